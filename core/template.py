@@ -27,6 +27,8 @@ class Template:
     uv: np.ndarray  # (F, 4, 2) float32, per face corner
     face_part: np.ndarray  # (F,) int8 index into part_names
     part_names: tuple[str, ...]  # skin, eyes, eyelashes, teeth, tongue
+    face_material: np.ndarray  # (F,) int8 index into material_names
+    material_names: tuple[str, ...]  # the parts plus iris and pupil (front caps of the eyes)
     source_index: np.ndarray  # (V,) int32 hm08 index of every vertex
     regions: dict[str, np.ndarray]  # name -> sorted int32 vertex indices
     arkit_names: tuple[str, ...]  # the 52 ARKit face units
@@ -64,6 +66,8 @@ class Template:
             "uv": self.uv,
             "face_part": self.face_part,
             "part_names": np.array(self.part_names),
+            "face_material": self.face_material,
+            "material_names": np.array(self.material_names),
             "source_index": self.source_index,
             "arkit_names": np.array(self.arkit_names),
             "arkit_deltas": self.arkit_deltas,
@@ -90,6 +94,8 @@ def load_template(path: str | Path = TEMPLATE_PATH) -> Template:
             uv=data["uv"].astype(np.float32),
             face_part=data["face_part"].astype(np.int8),
             part_names=tuple(str(s) for s in data["part_names"]),
+            face_material=data["face_material"].astype(np.int8),
+            material_names=tuple(str(s) for s in data["material_names"]),
             source_index=data["source_index"].astype(np.int32),
             regions=regions,
             arkit_names=tuple(str(s) for s in data["arkit_names"]),

