@@ -1,0 +1,544 @@
+"""Phones -> ARKit jaw and mouth weight curves with a dominance-function coarticulation model.
+
+Why a model and not a viseme lookup: visible speech is not a string of poses. Every phone pulls
+each articulator toward its target with a strength (dominance) that rises before the sound and
+fades after it, and neighbours compete (Cohen & Massaro 1993). That gives anticipatory rounding,
+lips that borrow the vowel's shape during /k/ or /h/, and a jaw that rides the vowels. What the
+blend cannot promise (lips sealed on P/B/M) is enforced afterwards on the mesh itself.
+
+Targets are physical (mm of lip opening, mm of mouth width) and become ARKit weights through
+slopes measured on the face (`calibrate`), so one table serves the template and every identity's
+own deformation-transferred units. See docs/FACE_MOTION.md for the table and the numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+import numpy as np
+
+from ..metrics import LIP_MIDLINE, landmark
+from ..template import Template, load_template
+from .phones import PHONE_SET, SIL, Phone
+
+MM = 1e-3
+#: Blended articulatory parameters (units in the Viseme docstring).
+PARAMS = ("jaw", "sep", "spread", "pucker", "funnel", "close", "tuck", "tongue")
+P = {name: i for i, name in enumerate(PARAMS)}
+RIM_LOWER_HALF_WIDTH = 0.011  # m: lower-lip rim checked for sealing (not the corners: at
+# rest they sit 0.5 mm apart, sealing them would crush the middle of the lips)
+RIM_UPPER_HALF_WIDTH = 0.016  # m: the upper rim must span the lower one for interpolation
+SEALED_MAX_APERTURE = -0.1 * MM  # every rim column at or below this on P/B/M: the lips touch
+CLOSED_MIDLINE_APERTURE = -0.8 * MM  # what full "close" aims for at the midline: lips pressed
+TUCK_CONTACT = 1.0 * MM  # F/V: lower lip this far from the upper incisors' surface
+TUCK_JAW = 1.5 * MM  # jaw opening at which the F/V lip tuck is calibrated
+REACH = 0.6  # s: dominance is negligible (< e^-6) farther than this from a segment
+PRIOR_DOMINANCE = 1e-3  # a faint pull to rest, so the blend is defined everywhere
+# Decay rates (1/s) before (anticipation) and after (carry-over) each segment, per parameter.
+# Lip shape anticipates far (rounding starts up to ~200 ms early); closures are local.
+THETA_BEFORE = np.array([20.0, 18.0, 10.0, 9.0, 9.0, 22.0, 22.0, 25.0])
+THETA_AFTER = np.array([16.0, 18.0, 16.0, 16.0, 16.0, 35.0, 30.0, 25.0])
+
+
+@dataclass(frozen=True)
+class Viseme:
+    """Articulatory targets of one phone. Why physical units: they are measured on the mesh
+    (calibrate) instead of guessed as blendshape weights, and stay valid for other faces."""
+
+    jaw: float = 0.0  # mm of midline lip opening produced by the jaw (vowel height)
+    sep: float = 0.0  # mm of extra opening by the lips themselves (upper lip up, lower down)
+    spread: float = 0.0  # mm of mouth widening (stretch + a little smile)
+    pucker: float = 0.0  # mm of mouth narrowing by mouthPucker (rounding)
+    funnel: float = 0.0  # mm of mouth narrowing by mouthFunnel (rounding with flared lips)
+    close: float = 0.0  # 1 = lips sealed (bilabials)
+    tuck: float = 0.0  # 1 = lower lip against the upper incisors (labiodentals)
+    tongue: float = 0.0  # tongueOut weight (dental fricatives show the tongue tip)
+
+    def vector(self) -> np.ndarray:
+        return np.array([getattr(self, f.name) for f in fields(self)], dtype=np.float64)
+
+
+def _round(mm: float, funnel_share: float) -> dict[str, float]:
+    return {"pucker": mm * (1.0 - funnel_share), "funnel": mm * funnel_share}
+
+
+V = Viseme
+#: ARPAbet -> targets. Openings follow vowel height (open AA/AE > mid > close IY/UW); rounding
+#: and spreading widths are typical lip-width changes (~-20 % for /u/, +10 % for /i/).
+VISEMES: dict[str, Viseme] = {
+    SIL: V(),
+    "AA": V(jaw=12.0, sep=1.5),
+    "AE": V(jaw=10.0, sep=2.0, spread=3.0),
+    "AH": V(jaw=8.0, sep=1.0),
+    "AO": V(jaw=10.0, sep=1.0, **_round(4.0, 0.5)),
+    "EH": V(jaw=7.0, sep=1.5, spread=3.0),
+    "ER": V(jaw=5.0, **_round(3.0, 0.6)),
+    "IH": V(jaw=5.0, sep=0.5, spread=3.0),
+    "IY": V(jaw=3.0, sep=0.5, spread=5.0),
+    "UH": V(jaw=4.5, **_round(4.0, 0.4)),
+    "UW": V(jaw=3.0, **_round(8.0, 0.25)),
+    "P": V(jaw=2.0, close=1.0),
+    "B": V(jaw=2.0, close=1.0),
+    "M": V(jaw=2.0, close=1.0),
+    "F": V(jaw=TUCK_JAW / MM, tuck=1.0),
+    "V": V(jaw=TUCK_JAW / MM, tuck=1.0),
+    "TH": V(jaw=3.0, tongue=0.12),
+    "DH": V(jaw=3.0, tongue=0.10),
+    "S": V(jaw=1.0, spread=1.5),
+    "Z": V(jaw=1.0, spread=1.5),
+    "SH": V(jaw=2.0, **_round(4.0, 0.8)),
+    "ZH": V(jaw=2.0, **_round(4.0, 0.8)),
+    "CH": V(jaw=2.0, **_round(4.0, 0.8)),
+    "JH": V(jaw=2.0, **_round(4.0, 0.8)),
+    "T": V(jaw=3.0),
+    "D": V(jaw=3.0),
+    "N": V(jaw=3.0),
+    "L": V(jaw=4.5),
+    "R": V(jaw=3.0, **_round(3.0, 0.5)),
+    "K": V(jaw=4.0),
+    "G": V(jaw=4.0),
+    "NG": V(jaw=4.0),
+    "HH": V(jaw=5.0),
+    "W": V(jaw=2.0, **_round(9.0, 0.15)),
+    "Y": V(jaw=2.5, spread=3.0),
+}
+#: Diphthongs glide between two qualities: first half, second half.
+DIPHTHONGS = {"AW": ("AA", "UH"), "AY": ("AA", "IY"), "EY": ("EH", "IY"), "OW": ("AO", "UW"),
+              "OY": ("AO", "IY")}  # fmt: skip
+# Dominance (alpha) per parameter, in PARAMS order, by articulatory class. A class that does
+# not need an articulator has a low alpha for it, so that articulator follows the neighbours.
+_CLASS_ALPHA = {
+    "silence": (0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4),
+    "vowel": (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.6),
+    "round": (1.0, 1.0, 1.0, 1.6, 1.6, 1.0, 1.0, 0.6),
+    "bilabial": (0.35, 0.5, 0.25, 0.3, 0.6, 2.0, 2.0, 2.0),
+    "labiodental": (0.9, 0.8, 0.3, 0.8, 0.8, 2.0, 5.0, 2.0),
+    "dental": (0.8, 0.4, 0.3, 0.3, 0.3, 2.0, 2.0, 3.0),
+    "sibilant": (1.5, 0.5, 0.5, 0.3, 0.3, 2.0, 2.0, 2.0),
+    "postalveolar": (1.0, 0.5, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0),
+    "alveolar": (0.6, 0.3, 0.2, 0.2, 0.2, 1.0, 1.0, 1.0),
+    "lateral": (0.7, 0.3, 0.3, 0.3, 0.3, 1.0, 1.0, 1.0),
+    "velar": (0.5, 0.2, 0.15, 0.15, 0.15, 1.0, 1.0, 1.0),
+    "glottal": (0.15, 0.1, 0.1, 0.1, 0.1, 0.3, 0.3, 0.3),
+    "rhotic": (0.6, 0.4, 0.5, 1.2, 1.2, 1.0, 1.0, 1.0),
+    "w": (0.6, 0.5, 1.5, 2.5, 2.5, 1.0, 1.0, 1.0),
+    "y": (0.6, 0.4, 1.0, 0.5, 0.5, 1.0, 1.0, 1.0),
+}
+_CLASS_OF = {
+    SIL: "silence", "P": "bilabial", "B": "bilabial", "M": "bilabial", "F": "labiodental",
+    "V": "labiodental", "TH": "dental", "DH": "dental", "S": "sibilant", "Z": "sibilant",
+    "SH": "postalveolar", "ZH": "postalveolar", "CH": "postalveolar", "JH": "postalveolar",
+    "T": "alveolar", "D": "alveolar", "N": "alveolar", "L": "lateral", "K": "velar",
+    "G": "velar", "NG": "velar", "HH": "glottal", "R": "rhotic", "W": "w", "Y": "y",
+    "UW": "round", "UH": "round", "AO": "round", "OW": "round", "ER": "round",
+}  # fmt: skip
+BILABIAL_PHONES = frozenset(("P", "B", "M"))
+
+
+@dataclass(frozen=True)
+class SpeakerStyle:
+    """How one speaker articulates. Why: a corpus of one articulation style would teach the
+    network a single mouth; real speakers differ in range, jaw use, lip habits and timing."""
+
+    amplitude: float = 1.0  # scales lip gestures (hypo- vs hyper-articulation)
+    jaw_scale: float = 1.0  # jaw habit: how far the jaw opens for the same vowel
+    jaw_forward: float = 0.0  # jaw habit: jawForward per unit of jawOpen
+    jaw_lateral: float = 0.0  # jaw habit: sideways drift per unit of jawOpen (+ = left)
+    smile: float = 0.0  # resting smile bias (mouthSmile, both sides), also in silence
+    asymmetry: float = 0.0  # > 0: the left side of the mouth moves more
+    lead: float = 0.05  # s by which visible gestures lead the sound
+    coarticulation: float = 1.0  # > 1: gestures spread farther into the neighbours
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator | int) -> SpeakerStyle:
+        """A random plausible speaker (seeded)."""
+        rng = np.random.default_rng(rng)
+        return cls(
+            amplitude=float(rng.uniform(0.8, 1.2)),
+            jaw_scale=float(rng.uniform(0.75, 1.25)),
+            jaw_forward=float(rng.uniform(0.0, 0.15)),
+            jaw_lateral=float(rng.normal(0.0, 0.04)),
+            smile=float(rng.uniform(0.0, 0.15)),
+            asymmetry=float(rng.uniform(-0.15, 0.15)),
+            lead=float(rng.uniform(0.03, 0.07)),
+            coarticulation=float(rng.uniform(0.8, 1.25)),
+        )
+
+
+class MouthGeometry:
+    """Landmarks for measuring the mouth, from the template's topology (valid for any mesh
+    with the same topology). Why rims and not one vertex pair: 'the lips touch' must hold
+    across the mouth, not only at the midline."""
+
+    def __init__(self, template: Template) -> None:
+        nbrs, faces_of = _adjacency(template.faces, template.n_vertices)
+        up, lo = (landmark(template, i) for i in LIP_MIDLINE)
+        upper = _rim(template, nbrs, faces_of, up, RIM_UPPER_HALF_WIDTH)
+        lower = _rim(template, nbrs, faces_of, lo, RIM_LOWER_HALF_WIDTH)
+        x_up = template.vertices[upper, 0]
+        x_lo = template.vertices[lower, 0]
+        seg = np.clip(np.searchsorted(x_up, x_lo) - 1, 0, len(upper) - 2)
+        #: Each lower-rim vertex faces a fixed material point on the upper rim (a, b, t).
+        self.lower = lower
+        self.upper_pair = np.stack([upper[seg], upper[seg + 1]], axis=1)
+        self.upper_t = (x_lo - x_up[seg]) / (x_up[seg + 1] - x_up[seg])
+        self.midline = int(np.flatnonzero(lower == lo)[0])
+        lips = template.region("lips")
+        xs = template.vertices[lips, 0]
+        self.corners = np.array([lips[np.argmax(xs)], lips[np.argmin(xs)]])  # left, right
+        lip_lower = template.region("lip_lower")
+        self.lower_lip_front = lip_lower[np.abs(template.vertices[lip_lower, 0]) < 0.008]
+        self.upper_teeth_faces = _upper_teeth_faces(template)
+
+    def apertures(self, vertices: np.ndarray) -> np.ndarray:
+        """Signed vertical lip opening (m) per rim column: (..., V, 3) -> (..., C).
+        Positive = open, <= 0 = the lower lip reaches the upper one."""
+        a = vertices[..., self.upper_pair[:, 0], 2]
+        b = vertices[..., self.upper_pair[:, 1], 2]
+        return a + self.upper_t * (b - a) - vertices[..., self.lower, 2]
+
+    def width(self, vertices: np.ndarray) -> np.ndarray:
+        """Mouth width (m), corner to corner: (..., V, 3) -> (...)."""
+        c = vertices[..., self.corners, :]
+        return np.linalg.norm(c[..., 0, :] - c[..., 1, :], axis=-1)
+
+    def teeth_distance(self, vertices: np.ndarray) -> float:
+        """Smallest distance (m) from the lower lip's middle to the upper incisors' surface."""
+        q = vertices[self.upper_teeth_faces]  # (F, 4, 3)
+        g = np.linspace(0.0, 1.0, 6)
+        u, v = (a.ravel()[None, :, None] for a in np.meshgrid(g, g))
+        pts = (1 - u) * (1 - v) * q[:, None, 0] + u * (1 - v) * q[:, None, 1]
+        pts = (pts + u * v * q[:, None, 2] + (1 - u) * v * q[:, None, 3]).reshape(-1, 3)
+        lip = vertices[self.lower_lip_front]
+        return float(np.sqrt(((lip[:, None] - pts[None]) ** 2).sum(-1).min()))
+
+
+def _adjacency(faces: np.ndarray, n: int) -> tuple[list[set[int]], list[set[int]]]:
+    nbrs: list[set[int]] = [set() for _ in range(n)]
+    faces_of: list[set[int]] = [set() for _ in range(n)]
+    for fi, f in enumerate(faces.tolist()):
+        for k in range(4):
+            nbrs[f[k]].update((f[k - 1], f[(k + 1) % 4]))
+            faces_of[f[k]].add(fi)
+    return nbrs, faces_of
+
+
+def _rim(template, nbrs, faces_of, start: int, half_width: float) -> np.ndarray:
+    """The lip's edge loop through `start` (the horizontal one), within |x| <= half_width,
+    sorted by x."""
+    verts = template.vertices
+    faces = template.faces
+
+    def horizontalness(w: int) -> float:
+        d = verts[w] - verts[start]
+        return abs(d[0]) / (np.linalg.norm(d) + 1e-12)
+
+    firsts = sorted(nbrs[start], key=horizontalness)[-2:]
+    rim = [start]
+    for first in firsts:
+        prev, cur = start, first
+        while abs(verts[cur, 0]) <= half_width and cur not in rim:
+            rim.append(cur)
+            # Straight on through a quad vertex: the neighbour that shares no face with the
+            # edge we came along.
+            nxt = [
+                w
+                for w in nbrs[cur]
+                if w != prev and not any(prev in faces[fi] for fi in faces_of[cur] & faces_of[w])
+            ]
+            if len(nxt) != 1:  # not a regular quad vertex: the loop ends here
+                break
+            prev, cur = cur, nxt[0]
+    rim_arr = np.array(rim)
+    return rim_arr[np.argsort(verts[rim_arr, 0])]
+
+
+def _upper_teeth_faces(template: Template) -> np.ndarray:
+    """Teeth faces the jaw does not move (the upper incisors and their neighbours)."""
+    teeth = template.part_names.index("teeth")
+    jaw = np.linalg.norm(template.unit("jawOpen"), axis=1) > 1e-6
+    f = template.faces[template.face_part == teeth]
+    return f[~jaw[f].any(axis=1)]
+
+
+@dataclass(frozen=True)
+class FaceCalibration:
+    """Slopes measured on one face: how each ARKit unit changes lip apertures and mouth width.
+    Weights are linear in the units, so these turn mm targets into weights exactly."""
+
+    names: tuple[str, ...]
+    aperture0: np.ndarray  # (C,) m, rest apertures per rim column
+    aperture_slope: np.ndarray  # (52, C) m per unit weight
+    midline: int
+    width_slope: np.ndarray  # (52,) m of mouth width per unit weight
+    tuck_recipe: np.ndarray  # (52,) weights of full F/V lip tuck
+    teeth_distance_tuck: float  # m, lip-to-incisor distance reached by the recipe
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def apertures(self, weights: np.ndarray) -> np.ndarray:
+        return self.aperture0 + np.asarray(weights) @ self.aperture_slope
+
+
+def calibrate(
+    vertices: np.ndarray | None = None, deltas: np.ndarray | None = None
+) -> FaceCalibration:
+    """Measure a face (template by default; or an identity's vertices and unit deltas)."""
+    template = load_template()
+    geo = mouth_geometry()
+    vertices = template.vertices if vertices is None else np.asarray(vertices, np.float32)
+    deltas = template.arkit_deltas if deltas is None else np.asarray(deltas, np.float32)
+    names = template.arkit_names
+    ap0 = geo.apertures(vertices)
+    slope = geo.apertures(vertices + deltas) - ap0
+    width_slope = geo.width(vertices + deltas) - geo.width(vertices)
+    # F/V: at the labiodental jaw opening, raise the upper lip a little and roll the lower lip
+    # in until it rests TUCK_CONTACT from the incisors (searched on the mesh, not guessed).
+    base = np.zeros(len(names))
+    jaw = names.index("jawOpen")
+    base[jaw] = TUCK_JAW / slope[jaw, geo.midline]
+    for side in ("Left", "Right"):
+        base[names.index("mouthUpperUp" + side)] = 0.25
+    roll = names.index("mouthRollLower")
+    best = (np.inf, 0.0, 0.0)
+    for r in np.linspace(0.2, 1.0, 33):
+        w = base.copy()
+        w[roll] = r
+        d = geo.teeth_distance(vertices + np.tensordot(w, deltas, 1))
+        best = min(best, (abs(d - TUCK_CONTACT), r, d))
+    recipe = np.zeros(len(names))
+    recipe[roll] = best[1]
+    recipe[names.index("mouthUpperUpLeft")] = recipe[names.index("mouthUpperUpRight")] = 0.25
+    return FaceCalibration(
+        names=names,
+        aperture0=ap0.astype(np.float64),
+        aperture_slope=slope.astype(np.float64),
+        midline=geo.midline,
+        width_slope=width_slope.astype(np.float64),
+        tuck_recipe=recipe,
+        teeth_distance_tuck=float(best[2]),
+    )
+
+
+@lru_cache(maxsize=1)
+def mouth_geometry() -> MouthGeometry:
+    return MouthGeometry(load_template())
+
+
+@lru_cache(maxsize=1)
+def template_calibration() -> FaceCalibration:
+    return calibrate()
+
+
+def _recipes(cal: FaceCalibration) -> dict[str, tuple[np.ndarray, float]]:
+    """Per parameter: a direction in ARKit weight space and the mm it gives per unit."""
+    n = len(cal.names)
+
+    def vec(**w: float) -> np.ndarray:
+        out = np.zeros(n)
+        for k, v in w.items():
+            out[cal.index(k)] = v
+        return out
+
+    mid = cal.aperture_slope[:, cal.midline]
+    recipes = {
+        "jaw": (vec(jawOpen=1.0), "aperture"),
+        "sep": (
+            vec(
+                mouthUpperUpLeft=0.5,
+                mouthUpperUpRight=0.5,
+                mouthLowerDownLeft=0.5,
+                mouthLowerDownRight=0.5,
+            ),
+            "aperture",
+        ),  # fmt: skip
+        "spread": (
+            vec(
+                mouthStretchLeft=0.6, mouthStretchRight=0.6, mouthSmileLeft=0.4, mouthSmileRight=0.4
+            ),
+            "width",
+        ),  # fmt: skip
+        "pucker": (vec(mouthPucker=1.0), "-width"),
+        "funnel": (vec(mouthFunnel=1.0), "-width"),
+    }
+    out = {}
+    for k, (direction, measure) in recipes.items():
+        if measure == "aperture":
+            per_unit = direction @ mid
+        else:
+            per_unit = (direction @ cal.width_slope) * (-1.0 if measure == "-width" else 1.0)
+        out[k] = (direction, float(per_unit) / MM)  # mm per unit of the direction
+    return out
+
+
+def _segments(phones: Sequence[Phone]) -> list[tuple[float, float, np.ndarray, np.ndarray]]:
+    """(start, end, targets, alphas) per segment; diphthongs become two segments."""
+    out = []
+    for ph in phones:
+        sym = ph.symbol if ph.symbol == SIL else ph.symbol.rstrip("012").upper()
+        if sym not in PHONE_SET:
+            raise ValueError(f"{ph.symbol!r} is not an ARPAbet phone (or {SIL!r})")
+        alpha = np.array(_CLASS_ALPHA[_CLASS_OF.get(sym, "vowel")])
+        if sym in DIPHTHONGS:
+            mid = ph.start + 0.5 * (ph.end - ph.start)
+            first, second = DIPHTHONGS[sym]
+            out.append((ph.start, mid, VISEMES[first].vector(), alpha))
+            out.append((mid, ph.end, VISEMES[second].vector(), alpha))
+        else:
+            out.append((ph.start, ph.end, VISEMES[sym].vector(), alpha))
+    return out
+
+
+def blend_parameters(phones: Sequence[Phone], times: np.ndarray, style: SpeakerStyle) -> np.ndarray:
+    """Cohen-Massaro blend: (T, len(PARAMS)) = sum_s D_s(t) T_s / sum_s D_s(t).
+
+    D_s(t) = alpha_s inside the segment (shifted `lead` earlier: we see the gesture before we
+    hear it), alpha_s * exp(-theta * distance) outside, with separate anticipatory and
+    carry-over rates."""
+    num = np.zeros((len(times), len(PARAMS)))
+    den = np.full((len(times), len(PARAMS)), PRIOR_DOMINANCE)
+    th_b = THETA_BEFORE / style.coarticulation
+    th_a = THETA_AFTER / style.coarticulation
+    for start, end, target, alpha in _segments(phones):
+        s = start - style.lead
+        e = max(end - 0.5 * style.lead, s)
+        lo, hi = np.searchsorted(times, (s - REACH, e + REACH))
+        if hi <= lo:
+            continue
+        t = times[lo:hi, None]
+        dom = alpha * np.exp(-th_b * np.clip(s - t, 0, None) - th_a * np.clip(t - e, 0, None))
+        num[lo:hi] += dom * target
+        den[lo:hi] += dom
+    return num / den
+
+
+def loudness_gain(rms: np.ndarray) -> np.ndarray:
+    """Per-frame jaw gain from an RMS envelope: louder speech opens the jaw more.
+    Normalised by the speaker's own loud level so that recording gain does not matter."""
+    rms = np.asarray(rms, np.float64)
+    voiced = rms[rms > 0.05 * rms.max()] if rms.max() > 0 else rms
+    ref = np.percentile(voiced, 90) if voiced.size else 0.0
+    if ref <= 0:
+        return np.ones_like(rms)
+    return np.clip(0.45 + 0.65 * rms / ref, 0.45, 1.3)
+
+
+def rest_weights(
+    style: SpeakerStyle | None = None, names: Sequence[str] | None = None
+) -> np.ndarray:
+    """The speaker's resting mouth: zeros plus the smile bias. Silence relaxes to this."""
+    names = tuple(names or load_template().arkit_names)
+    w = np.zeros(len(names), np.float32)
+    if style is not None and style.smile:
+        w[names.index("mouthSmileLeft")] = np.clip(style.smile * (1 + style.asymmetry), 0, 1)
+        w[names.index("mouthSmileRight")] = np.clip(style.smile * (1 - style.asymmetry), 0, 1)
+    return w
+
+
+def bilabial_frames(phones: Sequence[Phone], n_frames: int, fps: float) -> np.ndarray:
+    """Frames during P/B/M (sampled inside [start, end], plus the frame nearest the middle so
+    that a phone shorter than a frame still gets one)."""
+    mask = np.zeros(n_frames, bool)
+    for ph in phones:
+        if ph.symbol.rstrip("012").upper() not in BILABIAL_PHONES:
+            continue
+        a, b = int(np.ceil(ph.start * fps - 1e-9)), int(np.floor(ph.end * fps + 1e-9))
+        mask[max(a, 0) : min(b, n_frames - 1) + 1] = True
+        mid = int(round(0.5 * (ph.start + ph.end) * fps))
+        if 0 <= mid < n_frames:
+            mask[mid] = True
+    return mask
+
+
+def articulate(
+    phones: Sequence[Phone],
+    fps: float = 30.0,
+    style: SpeakerStyle | None = None,
+    rms: np.ndarray | None = None,
+    n_frames: int | None = None,
+    calibration: FaceCalibration | None = None,
+) -> np.ndarray:
+    """ARKit weights (T, 52) float32 for the jaw and mouth; frame i is at time i / fps.
+
+    `rms`: optional per-frame loudness envelope (T,) that scales the jaw. `n_frames` defaults
+    to round(last phone end * fps). `calibration`: the face the weights are meant for (an
+    identity's `calibrate(vertices, deltas)`); default the template. Upper-face units are 0."""
+    if not phones:
+        raise ValueError("no phones")
+    style = style or SpeakerStyle()
+    cal = calibration or template_calibration()
+    n = int(round(phones[-1].end * fps)) if n_frames is None else int(n_frames)
+    times = np.arange(n) / fps
+    par = blend_parameters(phones, times, style)
+    if rms is not None:
+        if len(rms) != n:
+            raise ValueError(f"rms has {len(rms)} frames, expected {n}")
+        gain = loudness_gain(rms)
+        par[:, P["jaw"]] *= gain
+        par[:, P["sep"]] *= gain
+    par[:, P["jaw"]] *= style.jaw_scale
+    for k in ("sep", "spread", "pucker", "funnel"):
+        par[:, P[k]] *= style.amplitude
+
+    w = np.zeros((n, len(cal.names)))
+    for k, (direction, mm_per_unit) in _recipes(cal).items():
+        w += np.outer(np.clip(par[:, P[k]] / mm_per_unit, 0, None), direction)
+    # Lips in contact are all or nothing; smoothstep keeps a neighbour's faint closure from
+    # half-closing a vowel while the approach still eases in.
+    close = _smoothstep(par[:, P["close"]])
+    tuck = _smoothstep(par[:, P["tuck"]])
+    w += np.outer(tuck, cal.tuck_recipe)
+    idx = cal.index
+    w[:, idx("tongueOut")] = par[:, P["tongue"]]
+    # Sealed lips are pressed a little: both rolled in.
+    w[:, idx("mouthRollUpper")] += 0.12 * close
+    w[:, idx("mouthRollLower")] += 0.12 * close
+    jaw = w[:, idx("jawOpen")]
+    w[:, idx("jawForward")] = style.jaw_forward * jaw
+    w[:, idx("jawLeft" if style.jaw_lateral > 0 else "jawRight")] = abs(style.jaw_lateral) * jaw
+    _asymmetry(w, cal.names, style.asymmetry)
+    w += rest_weights(style, cal.names)
+    w = np.clip(w, 0.0, 1.0)
+    w[:, idx("mouthClose")] = _closure(w, close, tuck, cal)
+    hard = bilabial_frames(phones, n, fps)
+    w[hard, idx("mouthClose")] = _seal(w[hard], cal)
+    return np.clip(w, 0.0, 1.0).astype(np.float32)
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _asymmetry(w: np.ndarray, names: Sequence[str], asym: float) -> None:
+    for i, name in enumerate(names):
+        if name.startswith("mouth") and name.endswith("Left"):
+            w[:, i] *= 1.0 + asym
+        elif name.startswith("mouth") and name.endswith("Right"):
+            w[:, i] *= 1.0 - asym
+
+
+def _closure(w: np.ndarray, close: np.ndarray, tuck: np.ndarray, cal: FaceCalibration):
+    """mouthClose that brings the midline aperture from its open value toward 'pressed' in
+    proportion to `close` (anticipation comes from the blend), and that cancels any jaw
+    opening beyond the labiodental one while the lower lip is tucked."""
+    ic, ij = cal.index("mouthClose"), cal.index("jawOpen")
+    mid = cal.apertures(w)[:, cal.midline]
+    desired = (1.0 - close) * mid + close * CLOSED_MIDLINE_APERTURE
+    need = np.clip(mid - desired, 0, None) / -cal.aperture_slope[ic, cal.midline]
+    jaw_tuck = TUCK_JAW / cal.aperture_slope[ij, cal.midline]
+    need = np.maximum(need, tuck * np.clip(w[:, ij] - jaw_tuck, 0, None))
+    return np.clip(need, 0.0, 1.0)
+
+
+def _seal(w: np.ndarray, cal: FaceCalibration) -> np.ndarray:
+    """The hard P/B/M constraint: raise mouthClose until every rim column is sealed (exact,
+    since apertures are linear in the weights)."""
+    ic = cal.index("mouthClose")
+    ap = cal.apertures(w)
+    slope = cal.aperture_slope[ic]  # negative: mouthClose closes every column
+    extra = np.max((ap - SEALED_MAX_APERTURE) / -slope, axis=1)
+    return np.clip(w[:, ic] + np.clip(extra, 0, None), 0.0, 1.0)
