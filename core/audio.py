@@ -1,0 +1,406 @@
+"""Audio front end in numpy alone: decode, mono, resample to 16 kHz, log-mel.
+
+Blender ships numpy but neither scipy nor librosa, so everything the network needs is done
+here: WAV decoding (the `wave` module, or our own RIFF parser for float/extensible WAVs),
+an anti-aliased windowed-sinc resampler, and a log-mel spectrogram that matches
+`librosa.feature.melspectrogram` (slaney mel scale and norm, centred frames, zero padding).
+Other formats (FLAC/OGG/MP3) are decoded with soundfile or librosa when importable.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .config import ModelConfig
+
+_DEFAULT = ModelConfig()
+_WAVE_FORMAT_PCM = 1
+_WAVE_FORMAT_FLOAT = 3
+_WAVE_FORMAT_EXTENSIBLE = 0xFFFE
+
+
+class AudioError(Exception):
+    """Audio that cannot be decoded or used (bad file, unsupported format, empty)."""
+
+
+# ---------------------------------------------------------------------------------------
+# decoding
+
+
+def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Decode a file to mono float32 at `sample_rate`: the network's input."""
+    samples, sr = read_audio(path)
+    return resample(to_mono(samples), sr, sample_rate)
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode a file to float32 (frames, channels) in [-1, 1] and its sample rate.
+
+    WAV is decoded with the standard library (works inside Blender); other formats need
+    soundfile or librosa, which are imported only here, only when needed."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE":
+        return read_wav(path)
+    return _read_with_libraries(path)
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode a WAV file (8/16/24/32-bit int, 32/64-bit float, extensible) to float32
+    (frames, channels). `wave` handles plain PCM; it refuses float and (on Python 3.11)
+    extensible headers, which our own RIFF parser reads."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            data = w.readframes(w.getnframes())
+        return _decode_pcm(data, channels, width, _WAVE_FORMAT_PCM, str(path)), rate
+    except (wave.Error, EOFError):
+        pass
+    return _read_riff(Path(path))
+
+
+def _read_riff(path: Path) -> tuple[np.ndarray, int]:
+    raw = path.read_bytes()
+    if len(raw) < 12 or raw[:4] not in (b"RIFF", b"RF64") or raw[8:12] != b"WAVE":
+        raise AudioError(f"{path}: not a little-endian RIFF/WAVE file")
+    pos, fmt, data = 12, None, None
+    while pos + 8 <= len(raw):
+        chunk_id, size = raw[pos : pos + 4], struct.unpack("<I", raw[pos + 4 : pos + 8])[0]
+        body_start = pos + 8
+        body_end = min(len(raw), body_start + size)  # streamed files may claim 0xFFFFFFFF
+        if chunk_id == b"fmt ":
+            fmt = raw[body_start:body_end]
+        elif chunk_id == b"data":
+            data = raw[body_start:body_end]
+            if fmt is not None:
+                break
+        pos = body_start + size + (size & 1)
+    if fmt is None or len(fmt) < 16:
+        raise AudioError(f"{path}: WAV file without a valid 'fmt ' chunk")
+    if data is None:
+        raise AudioError(f"{path}: WAV file without a 'data' chunk")
+    tag, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag == _WAVE_FORMAT_EXTENSIBLE:
+        if len(fmt) < 26:
+            raise AudioError(f"{path}: truncated WAVE_FORMAT_EXTENSIBLE header")
+        tag = struct.unpack("<H", fmt[24:26])[0]  # first two bytes of the subformat GUID
+    if channels < 1 or block_align < channels or block_align % channels:
+        raise AudioError(f"{path}: bad WAV header ({channels} channels, block {block_align})")
+    return _decode_pcm(data, channels, block_align // channels, tag, str(path), bits), rate
+
+
+def _decode_pcm(
+    data: bytes, channels: int, width: int, tag: int, name: str, bits: int = 0
+) -> np.ndarray:
+    """Interleaved little-endian samples -> float32 (frames, channels) in [-1, 1]."""
+    n = len(data) // (width * channels)
+    data = data[: n * width * channels]
+    if tag == _WAVE_FORMAT_FLOAT:
+        if width not in (4, 8):
+            raise AudioError(f"{name}: unsupported float WAV sample width {width * 8} bits")
+        out = np.frombuffer(data, dtype="<f4" if width == 4 else "<f8").astype(np.float32)
+    elif tag == _WAVE_FORMAT_PCM:
+        if width == 1:  # 8-bit WAV is unsigned
+            out = (np.frombuffer(data, np.uint8).astype(np.float32) - 128.0) / 128.0
+        elif width in (2, 4):
+            ints = np.frombuffer(data, dtype="<i2" if width == 2 else "<i4")
+            out = (ints / float(2 ** (8 * width - 1))).astype(np.float32)
+        elif width == 3:
+            b = np.frombuffer(data, np.uint8).reshape(-1, 3).astype(np.int32)
+            ints = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+            ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
+            out = (ints / float(1 << 23)).astype(np.float32)
+        else:
+            raise AudioError(f"{name}: unsupported PCM WAV sample width {width * 8} bits")
+    else:
+        raise AudioError(f"{name}: unsupported WAV format tag {tag} (PCM and float only)")
+    return out.reshape(n, channels)
+
+
+def _read_with_libraries(path: Path) -> tuple[np.ndarray, int]:
+    try:
+        import soundfile
+    except ImportError:
+        soundfile = None
+    if soundfile is not None:
+        try:
+            data, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
+            return data, int(sr)
+        except Exception as exc:  # soundfile raises its own LibsndfileError and RuntimeError
+            sf_error: Exception | None = exc
+    else:
+        sf_error = None
+    try:
+        import librosa
+    except ImportError:
+        hint = f" (soundfile: {sf_error})" if sf_error else ""
+        raise AudioError(
+            f"{path}: only WAV can be decoded without soundfile or librosa; "
+            f"convert the file to WAV or install soundfile{hint}"
+        ) from None
+    try:
+        data, sr = librosa.load(str(path), sr=None, mono=False)
+    except Exception as exc:
+        raise AudioError(f"{path}: cannot decode audio: {exc}") from exc
+    data = np.asarray(data, np.float32)
+    return (data[:, None] if data.ndim == 1 else data.T), int(sr)
+
+
+# ---------------------------------------------------------------------------------------
+# sample formats
+
+
+def to_float32(samples: np.ndarray) -> np.ndarray:
+    """Integer PCM (int8/16/32, uint8) or float samples -> float32 in [-1, 1]."""
+    x = np.asarray(samples)
+    if x.dtype == np.uint8:
+        return (x.astype(np.float32) - 128.0) / 128.0
+    if np.issubdtype(x.dtype, np.signedinteger):
+        return (x / float(2 ** (8 * x.dtype.itemsize - 1))).astype(np.float32)
+    if np.issubdtype(x.dtype, np.floating):
+        return x.astype(np.float32, copy=False)
+    raise AudioError(f"unsupported sample dtype {x.dtype}")
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Average the channels: (n,), (n, channels) or channels-first (channels, n) -> (n,).
+
+    A 2-D array is channels-first only when its first axis is short (<= 8) and its second
+    long; otherwise it is read as frames x channels (soundfile's and our decoder's layout)."""
+    x = to_float32(samples)
+    if x.ndim == 1:
+        return x
+    if x.ndim != 2:
+        raise AudioError(f"audio must be 1-D or 2-D, got shape {x.shape}")
+    if x.shape[0] <= 8 < x.shape[1]:
+        x = x.T
+    return x.mean(axis=1, dtype=np.float64).astype(np.float32) if x.shape[1] > 1 else x[:, 0]
+
+
+def prepare_audio(samples: np.ndarray, sample_rate: int, cfg: ModelConfig = _DEFAULT) -> np.ndarray:
+    """Any samples (int or float, mono or multi-channel, any rate) -> the network's input."""
+    return resample(to_mono(samples), sample_rate, cfg.sample_rate)
+
+
+# ---------------------------------------------------------------------------------------
+# resampling: Kaiser-windowed sinc, polyphase, written as one matrix product per block
+
+
+_KAISER_BETA = 8.6  # ~86 dB stopband
+_ZEROS = 64  # half-width of the sinc in samples of the lower rate
+_MAX_MATRIX = 1 << 22  # entries of the polyphase matrix before falling back to direct
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int = 16000) -> np.ndarray:
+    """Band-limited resampling of a mono signal from `sr_in` to `sr_out` (float32).
+
+    Output sample n sits at input position n*sr_in/sr_out. The low-pass (cutoff just below
+    the lower Nyquist, stopband from it on) removes aliasing when downsampling and images
+    when upsampling; every polyphase filter is normalised to unit DC gain."""
+    x = to_float32(x)
+    if x.ndim != 1:
+        raise AudioError(f"resample expects mono audio, got shape {x.shape}")
+    sr_in, sr_out = int(sr_in), int(sr_out)
+    if sr_in <= 0 or sr_out <= 0:
+        raise AudioError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
+    if sr_in == sr_out or len(x) == 0:
+        return x.copy()
+    g = math.gcd(sr_in, sr_out)
+    up, down = sr_out // g, sr_in // g
+    n_out = -(-len(x) * up // down)
+    f_low = min(sr_in, sr_out)
+    atten = _KAISER_BETA / 0.1102 + 8.7
+    transition = (atten - 8.0) / (2.285 * 2 * math.pi * 2 * _ZEROS) * f_low
+    cutoff = (f_low / 2 - transition / 2) / sr_in  # cycles per input sample
+    half = _ZEROS * sr_in / f_low  # half-width of the filter in input samples
+    width = int(math.ceil(half)) + 1
+    k = max(1, -(-64 // up))  # group outputs so that each matrix product is wide enough
+    up_b, down_b = up * k, down * k
+    win = down_b + 2 * width + 1
+    if win * up_b <= _MAX_MATRIX:
+        return _resample_matrix(x, up, down, k, width, win, n_out, cutoff, half)
+    return _resample_direct(x, up, down, width, n_out, cutoff, half)
+
+
+def _kernel(dist: np.ndarray, cutoff: float, half: float) -> np.ndarray:
+    """Windowed sinc at distances (input samples) from the output position."""
+    u = np.clip(dist / half, -1.0, 1.0)
+    window = np.i0(_KAISER_BETA * np.sqrt(1.0 - u * u)) / np.i0(_KAISER_BETA)
+    h = 2 * cutoff * np.sinc(2 * cutoff * dist) * window
+    return np.where(np.abs(dist) < half, h, 0.0)
+
+
+def _resample_matrix(
+    x: np.ndarray, up: int, down: int, k: int, width: int, win: int, n_out: int, cutoff, half
+) -> np.ndarray:
+    up_b, down_b = up * k, down * k
+    phase = np.arange(up_b) * down / up  # output positions inside a block, input samples
+    j = np.arange(win)[:, None] - width  # input sample offsets from the block start
+    taps = _kernel(phase[None, :] - j, cutoff, half)
+    taps /= taps.sum(axis=0, keepdims=True)
+    taps = taps.astype(np.float32)
+    n_blocks = -(-n_out // up_b)
+    padded = np.zeros(width + (n_blocks - 1) * down_b + win, np.float32)
+    padded[width : width + len(x)] = x[: len(padded) - width]
+    frames = np.lib.stride_tricks.sliding_window_view(padded, win)[::down_b][:n_blocks]
+    out = np.empty((n_blocks, up_b), np.float32)
+    step = max(1, (1 << 24) // (win * 4))  # ~16 MB of gathered input per product
+    for b in range(0, n_blocks, step):
+        # a contiguous copy: numpy's matmul skips BLAS for overlapping strided views
+        np.matmul(np.ascontiguousarray(frames[b : b + step]), taps, out=out[b : b + step])
+    return out.reshape(-1)[:n_out]
+
+
+def _resample_direct(
+    x: np.ndarray, up: int, down: int, width: int, n_out: int, cutoff, half
+) -> np.ndarray:
+    """Rates whose ratio has a huge denominator (e.g. 44099 Hz): too many phases to store,
+    so the taps come from a table of 1024 phases, linearly interpolated (the table error is
+    far below the filter's own stopband)."""
+    n_phases = 1024
+    offsets = np.arange(-width + 1, width + 1)
+    grid = np.arange(n_phases + 1) / n_phases
+    table = _kernel(grid[:, None] - offsets[None, :], cutoff, half)
+    table = (table / table.sum(axis=1, keepdims=True)).astype(np.float32)
+    padded = np.concatenate([np.zeros(width, np.float32), x, np.zeros(width + 1, np.float32)])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, len(offsets))
+    out = np.empty(n_out, np.float32)
+    for start in range(0, n_out, 4096):
+        n = np.arange(start, min(n_out, start + 4096), dtype=np.int64)
+        base = n * down // up  # input sample at or before the output position
+        pos = (n * down % up) * (n_phases / up)
+        i = np.minimum(pos.astype(np.int64), n_phases - 1)
+        a = (pos - i).astype(np.float32)[:, None]
+        taps = table[i] * (1 - a) + table[i + 1] * a
+        # frames[base + 1] starts at input sample base - width + 1 = base + offsets[0]
+        out[start : start + len(n)] = np.einsum("ij,ij->i", frames[base + 1], taps)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# log-mel spectrogram (librosa conventions)
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney mel scale (librosa's default, htk=False): linear below 1 kHz, log above."""
+    hz = np.asarray(hz, np.float64)
+    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, math.log(6.4) / 27.0
+    mel = hz / f_sp
+    return np.where(
+        hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep, mel
+    )
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, np.float64)
+    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, math.log(6.4) / 27.0
+    return np.where(
+        mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel
+    )
+
+
+def mel_filterbank(cfg: ModelConfig = _DEFAULT) -> np.ndarray:
+    """(n_mels, n_fft//2 + 1) triangular filters, slaney-normalised like librosa's default."""
+    fft_freqs = np.arange(cfg.n_fft // 2 + 1) * cfg.sample_rate / cfg.n_fft
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    return weights * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+
+
+_CACHE: dict[ModelConfig, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _mel_constants(cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The periodic Hann window (scipy's fftbins=True) and the transposed filterbank."""
+    if cfg not in _CACHE:
+        n = np.arange(cfg.win_length)
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * n / cfg.win_length)
+        _CACHE[cfg] = (window, np.ascontiguousarray(mel_filterbank(cfg).T))
+    return _CACHE[cfg]
+
+
+def n_mel_frames(n_samples: int, cfg: ModelConfig = _DEFAULT) -> int:
+    """Centred frames: one every hop, the first centred on sample 0."""
+    return 1 + int(n_samples) // cfg.hop_length
+
+
+def log_mel_range(
+    audio: np.ndarray, start: int, stop: int, cfg: ModelConfig = _DEFAULT
+) -> np.ndarray:
+    """Log-mel frames [start, stop) of the whole signal's spectrogram, (stop-start, n_mels).
+
+    Frame f covers samples f*hop - n_fft/2 ... + n_fft with zeros outside the signal, so a
+    range is computed from exactly the samples the whole-signal computation would use."""
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise AudioError(f"log-mel expects mono audio, got shape {audio.shape}")
+    stop = min(stop, n_mel_frames(len(audio), cfg))
+    start = max(0, start)
+    if stop <= start:
+        return np.zeros((0, cfg.n_mels), np.float32)
+    window, fb_t = _mel_constants(cfg)
+    offset = (cfg.n_fft - cfg.win_length) // 2  # librosa centres the window in n_fft
+    s0 = start * cfg.hop_length - cfg.n_fft // 2 + offset
+    s1 = (stop - 1) * cfg.hop_length - cfg.n_fft // 2 + offset + cfg.win_length
+    segment = np.zeros(s1 - s0, np.float64)
+    a, b = max(0, s0), min(len(audio), s1)
+    if b > a:
+        segment[a - s0 : b - s0] = audio[a:b]
+    frames = np.lib.stride_tricks.sliding_window_view(segment, cfg.win_length)[:: cfg.hop_length]
+    # The power spectrum is invariant to where the window sits inside the n_fft frame.
+    spec = np.fft.rfft(frames * window, n=cfg.n_fft)
+    power = spec.real**2 + spec.imag**2
+    return np.log(power @ fb_t + cfg.log_eps).astype(np.float32)
+
+
+def iter_log_mel(
+    audio: np.ndarray, cfg: ModelConfig = _DEFAULT, chunk_frames: int = 2048
+) -> Iterator[np.ndarray]:
+    """The log-mel spectrogram in pieces of `chunk_frames` frames (bounded memory)."""
+    n = n_mel_frames(len(audio), cfg)
+    for start in range(0, n, chunk_frames):
+        yield log_mel_range(audio, start, start + chunk_frames, cfg)
+
+
+def log_mel(audio: np.ndarray, cfg: ModelConfig = _DEFAULT) -> np.ndarray:
+    """(n_frames, n_mels) float32 log(mel power + eps), the network's audio input.
+
+    Equals `np.log(librosa.feature.melspectrogram(y, sr, n_fft, hop_length, win_length,
+    n_mels, fmin, fmax) + eps).T` (librosa defaults otherwise)."""
+    return np.concatenate(list(iter_log_mel(audio, cfg)), axis=0)
+
+
+# ---------------------------------------------------------------------------------------
+# timing: mel frames (100 fps) -> video frames (30 fps)
+
+
+def n_video_frames(n_samples: int, cfg: ModelConfig = _DEFAULT) -> int:
+    """Video frames t = 0, 1/fps, ... that start before the audio ends."""
+    return -(-int(n_samples) * cfg.fps // cfg.sample_rate)
+
+
+def video_positions(
+    start: int, stop: int, n_mel: int, cfg: ModelConfig = _DEFAULT
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For video frames [start, stop): the two mel-rate encoder frames to interpolate
+    between and the weight of the second, (i0, i1, w). A frame at time t reads the encoder
+    at mel position t*mel_fps - audio_shift (clamped to the sequence)."""
+    t = np.arange(start, stop, dtype=np.float64)
+    pos = t * cfg.sample_rate / (cfg.hop_length * cfg.fps) - cfg.audio_shift
+    pos = np.clip(pos, 0.0, n_mel - 1)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_mel - 1)
+    return i0, i1, (pos - i0).astype(np.float32)

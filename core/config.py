@@ -1,0 +1,148 @@
+"""One description of the network's shapes and hyper-parameters (stdlib only).
+
+The torch model, the numpy runtime and the exported weights file all read the same
+`ModelConfig`; the weights file carries it as JSON, so a runtime never guesses a shape.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+LOSS_MODES = ("xmod", "l2")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shapes and hyper-parameters of the MeshTalk network and its audio front end."""
+
+    # audio front end (log-mel, librosa conventions: centred frames, slaney mel scale + norm)
+    sample_rate: int = 16000
+    n_mels: int = 80
+    hop_length: int = 160  # 10 ms -> 100 mel frames per second
+    win_length: int = 800  # 50 ms Hann window
+    n_fft: int = 1024  # next power of two >= win_length
+    fmin: float = 0.0
+    fmax: float = 8000.0
+    log_eps: float = 1e-6  # log(mel + eps): a floor for digital silence
+    # video
+    fps: int = 30
+    n_vertices: int = 5084
+    # audio encoder: conv k5 then residual dilated convs, all at the mel frame rate
+    audio_channels: int = 128
+    audio_kernel: int = 5
+    audio_dilations: tuple[int, ...] = (2, 4, 6, 2, 4, 6)
+    audio_lookahead: int = 50  # mel frames (10 ms each) of future audio seen by a frame
+    leaky_slope: float = 0.2
+    # expression encoder (training only)
+    expression_widths: tuple[int, ...] = (256, 128)
+    expression_dim: int = 128
+    # fusion and the categorical latent
+    fusion_widths: tuple[int, ...] = (256, 256)
+    heads: int = 16
+    categories: int = 128
+    gumbel_tau: float = 1.0
+    # decoder
+    template_widths: tuple[int, ...] = (256, 256, 128)
+    latent_dim: int = 128
+    decoder_hidden: int = 128
+    decoder_lstm_layers: int = 2
+    basis_size: int = 128
+    template_scale: float = 100.0  # template offsets from the reference, metres -> cm
+    # stage 2: autoregressive audio-conditioned prior over the codes
+    prior_channels: int = 256
+    prior_kernel: int = 2
+    prior_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    # losses (training only)
+    loss_mode: str = "xmod"  # "xmod" (cross-modality) or "l2" (the ablation)
+    eyelid_weight: float = 1.0
+    mouth_regions: tuple[str, ...] = ("mouth",)
+    upper_regions: tuple[str, ...] = ("upper_face",)
+    mask_background: float = 0.0  # weight of vertices outside a loss mask's regions
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.win_length > self.n_fft:
+            problems.append(f"win_length {self.win_length} > n_fft {self.n_fft}")
+        if self.audio_kernel % 2 != 1:
+            problems.append(f"audio_kernel must be odd, got {self.audio_kernel}")
+        if not 0 <= self.audio_lookahead <= 2 * self.audio_half_context:
+            problems.append(
+                f"audio_lookahead must be in [0, {2 * self.audio_half_context}] mel frames"
+            )
+        if self.prior_kernel != 2:
+            problems.append("prior_kernel must be 2 (the incremental runtime assumes it)")
+        if self.loss_mode not in LOSS_MODES:
+            problems.append(f"loss_mode must be one of {LOSS_MODES}, got {self.loss_mode!r}")
+        if len(self.template_widths) < 1 or self.template_widths[-1] != self.latent_dim:
+            problems.append("template_widths must end with latent_dim")
+        if self.fmax > self.sample_rate / 2:
+            problems.append(f"fmax {self.fmax} above Nyquist {self.sample_rate / 2}")
+        if problems:
+            raise ValueError("invalid ModelConfig: " + "; ".join(problems))
+
+    # derived quantities ---------------------------------------------------------------
+    @property
+    def n_codes(self) -> int:
+        """H*C: width of the one-hot latent of one frame."""
+        return self.heads * self.categories
+
+    @property
+    def mel_fps(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    @property
+    def audio_half_context(self) -> int:
+        """Mel frames each side of a frame seen by the symmetric conv stack (50 -> 0.5 s)."""
+        half = (self.audio_kernel - 1) // 2
+        return half * (1 + sum(self.audio_dilations))
+
+    @property
+    def audio_shift(self) -> int:
+        """How many mel frames earlier than its own time a video frame reads the encoder, so
+        that the context it sees ends `audio_lookahead` frames after it."""
+        return self.audio_half_context - self.audio_lookahead
+
+    @property
+    def prior_receptive_field(self) -> int:
+        """Past frames of codes that a prior prediction depends on."""
+        return 1 + sum(d * (self.prior_kernel - 1) for d in self.prior_dilations)
+
+    @property
+    def decoder_widths(self) -> tuple[int, ...]:
+        """Widths after the LSTMs: the template widths mirrored (additive U-Net skips)."""
+        return tuple(reversed(self.template_widths[:-1]))
+
+    # serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from a dict; unknown keys are an error (a typo must not pass silently)."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown ModelConfig keys: {', '.join(unknown)}")
+        kwargs = {}
+        for key, value in data.items():
+            default = getattr(cls, key, None)
+            kwargs[key] = tuple(value) if isinstance(default, tuple) else value
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> ModelConfig:
+        """Read the [model] table of a TOML file (or the whole file if it has no such table)."""
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+        return cls.from_dict(data.get("model", data))

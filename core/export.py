@@ -1,0 +1,211 @@
+"""Torch checkpoint -> weights file for the numpy runtime.
+
+    python -m core.export --checkpoint runs/x/ckpt.pt --out core/assets/meshtalk.npz
+    python -m core.export --random --out core/assets/meshtalk_random.npz   # for development
+
+The file is an .npz without pickle: the arrays the runtime needs (large matrices in
+float16 by default, everything else float32) and a JSON "__meta__" with the format
+version, the ModelConfig and provenance. See core/runtime/weights.py for the layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import ModelConfig
+from .model import AudioPrior, MeshTalk, default_output_basis
+from .npzio import save_npz
+from .runtime.weights import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    META_KEY,
+    WeightsError,
+    expected_shapes,
+    load_weights,
+)
+from .template import Template, load_template
+
+HALF_MIN_SIZE = 1 << 16  # arrays with at least this many entries go to float16
+MAX_BYTES = 25 * 1024 * 1024
+
+
+def save_checkpoint(
+    path: str | Path, cfg: ModelConfig, model: MeshTalk, prior: AudioPrior, **extra: Any
+) -> None:
+    """The checkpoint layout `load_checkpoint` and the exporter read (training writes it)."""
+    torch.save(
+        {
+            "config": cfg.to_dict(),
+            "model": model.state_dict(),
+            "prior": prior.state_dict(),
+            "extra": extra,
+        },
+        path,
+    )
+
+
+def load_checkpoint(path: str | Path) -> tuple[ModelConfig, MeshTalk, AudioPrior, dict]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = ModelConfig.from_dict(ckpt["config"])
+    model, prior = MeshTalk(cfg), AudioPrior(cfg)
+    model.load_state_dict(ckpt["model"])
+    prior.load_state_dict(ckpt["prior"])
+    return cfg, model.eval(), prior.eval(), ckpt.get("extra", {})
+
+
+def build_random(
+    cfg: ModelConfig, template: Template | None = None, seed: int = 0
+) -> tuple[MeshTalk, AudioPrior]:
+    """A randomly initialised network with the development output basis (from the
+    template's ARKit units), so the add-on can be built before a trained model exists."""
+    template = template if template is not None else load_template()
+    torch.manual_seed(seed)
+    model, prior = MeshTalk(cfg), AudioPrior(cfg)
+    model.set_output_basis(*default_output_basis(template.arkit_deltas, cfg.basis_size, seed))
+    model.set_template_mean(template.vertices)
+    # typical log-mel statistics of speech, so random features are neither saturated nor tiny
+    model.set_mel_normalisation(np.full(cfg.n_mels, -4.0), np.full(cfg.n_mels, 4.0))
+    return model.eval(), prior.eval()
+
+
+def lips_mask(template: Template, cfg: ModelConfig) -> np.ndarray:
+    """(V,) weights for lips-only animation: 0 on the upper face, 1 on the mouth regions,
+    a smooth ratio of distances in between (so there is no visible seam)."""
+    v = template.vertices.astype(np.float64)
+    upper = np.unique(np.concatenate([template.region(r) for r in cfg.upper_regions]))
+    mouth = np.unique(np.concatenate([template.region(r) for r in cfg.mouth_regions]))
+
+    def nearest(idx: np.ndarray) -> np.ndarray:
+        out = np.empty(len(v))
+        for s in range(0, len(v), 1024):
+            d = ((v[s : s + 1024, None] - v[None, idx]) ** 2).sum(axis=2)
+            out[s : s + 1024] = np.sqrt(d.min(axis=1))
+        return out
+
+    d_upper, d_mouth = nearest(upper), nearest(mouth)
+    w = d_upper / np.maximum(d_upper + d_mouth, 1e-12)
+    w = w * w * (3 - 2 * w)  # smoothstep: flat at both ends
+    w[upper], w[mouth] = 0.0, 1.0
+    return w.astype(np.float32)
+
+
+def export_arrays(
+    cfg: ModelConfig,
+    model: MeshTalk,
+    prior: AudioPrior,
+    template: Template | None = None,
+    dtype: str = "float16",
+) -> dict[str, np.ndarray]:
+    """The arrays of the weights file, checked against `expected_shapes(cfg)`."""
+    if dtype not in ("float16", "float32"):
+        raise ValueError(f"dtype must be float16 or float32, got {dtype!r}")
+    template = template if template is not None else load_template()
+    if template.n_vertices != cfg.n_vertices:
+        raise ValueError(
+            f"template has {template.n_vertices} vertices, the config {cfg.n_vertices}"
+        )
+    source = {f"model.{k}": v for k, v in model.state_dict().items()}
+    source.update({f"prior.{k}": v for k, v in prior.state_dict().items()})
+    source["extra.default_template"] = torch.from_numpy(template.vertices)
+    source["extra.lips_mask"] = torch.from_numpy(lips_mask(template, cfg))
+    arrays = {}
+    for name, shape in expected_shapes(cfg).items():
+        arr = source[name].detach().cpu().numpy().astype(np.float32)
+        if arr.shape != shape:
+            raise ValueError(f"{name}: shape {arr.shape}, the config says {shape}")
+        if dtype == "float16" and arr.size >= HALF_MIN_SIZE and np.abs(arr).max() < 6e4:
+            arr = arr.astype(np.float16)
+        arrays[name] = arr
+    return arrays
+
+
+def export_weights(
+    out: str | Path,
+    cfg: ModelConfig,
+    model: MeshTalk,
+    prior: AudioPrior,
+    template: Template | None = None,
+    dtype: str = "float16",
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the weights file and check it loads; returns its meta plus size and counts."""
+    arrays = export_arrays(cfg, model, prior, template, dtype)
+    meta = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "config": cfg.to_dict(),
+        "dtype": dtype,
+        "parameters": int(sum(a.size for k, a in arrays.items() if not k.startswith("extra."))),
+        "provenance": provenance or {},
+    }
+    arrays[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_npz(out, arrays)
+    size = out.stat().st_size
+    if size > MAX_BYTES:
+        raise ValueError(f"{out}: {size / 2**20:.1f} MB exceeds the {MAX_BYTES / 2**20:.0f} MB cap")
+    load_weights(out, cfg.n_vertices)  # the runtime must accept what we wrote
+    return {**meta, "bytes": size}
+
+
+def load_exported(path: str | Path) -> tuple[ModelConfig, MeshTalk, AudioPrior]:
+    """Torch modules holding an exported file's weights (parity tests, fine-tuning from a
+    released file). The expression encoder and fusion are not exported: left at init."""
+    weights = load_weights(path)
+    cfg = weights.config
+    model, prior = MeshTalk(cfg), AudioPrior(cfg)
+    for module, prefix in ((model, "model."), (prior, "prior.")):
+        state = module.state_dict()
+        for name, arr in weights.arrays.items():
+            if name.startswith(prefix):
+                state[name[len(prefix) :]] = torch.from_numpy(arr)
+        module.load_state_dict(state)
+    return cfg, model.eval(), prior.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.export", description=__doc__.split("\n")[0]
+    )
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="a checkpoint from core.train")
+    src.add_argument("--random", action="store_true", help="a randomly initialised network")
+    parser.add_argument("--out", type=Path, required=True, help="output weights file (.npz)")
+    parser.add_argument("--config", type=Path, help="TOML config for --random (default: built-in)")
+    parser.add_argument("--seed", type=int, default=0, help="initialisation seed for --random")
+    parser.add_argument("--dtype", choices=("float16", "float32"), default="float16")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    try:
+        if args.random:
+            cfg = ModelConfig.from_toml(args.config) if args.config else ModelConfig()
+            model, prior = build_random(cfg, seed=args.seed)
+            provenance = {"source": "random", "seed": args.seed}
+        else:
+            cfg, model, prior, extra = load_checkpoint(args.checkpoint)
+            provenance = {"source": str(args.checkpoint), **_jsonable(extra)}
+        info = export_weights(args.out, cfg, model, prior, dtype=args.dtype, provenance=provenance)
+    except (OSError, ValueError, KeyError, WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {args.out}: {info['bytes'] / 2**20:.1f} MB, {info['parameters']:,} parameters, "
+        f"{args.dtype}, format version {FORMAT_VERSION}"
+    )
+    return 0
+
+
+def _jsonable(extra: dict) -> dict:
+    return {k: v for k, v in extra.items() if isinstance(v, str | int | float | bool)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Stage-1 losses (torch): MeshTalk's cross-modality loss, the eyelid loss, plain L2.
+
+Errors are measured in millimetres (offsets are in metres) so the loss is O(1).
+Region masks come from the template: the mouth mask for the audio-driven reconstruction,
+the upper-face mask for the expression-driven one (config: mouth_regions, upper_regions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .model import MeshTalk
+from .template import Template
+
+MM = 1000.0  # metres -> millimetres
+
+
+@dataclass(frozen=True)
+class RegionWeights:
+    """Per-vertex loss weights and the eyelid vertex pairs, as numpy arrays."""
+
+    mouth: np.ndarray  # (V,) float32
+    upper: np.ndarray  # (V,) float32
+    lid_pairs: np.ndarray  # (P, 2) int64: (upper-lid vertex, lower-lid vertex)
+
+
+def _mask(template: Template, regions: tuple[str, ...], background: float) -> np.ndarray:
+    w = np.full(template.n_vertices, background, np.float32)
+    for name in regions:
+        w[template.region(name)] = 1.0
+    return w
+
+
+def eyelid_pairs(template: Template) -> np.ndarray:
+    """Pair every upper-lid vertex with the lower-lid vertex of the same eye closest to it
+    in the horizontal (x, y) plane, i.e. straight below it: the pair's vector closes to
+    ~0 in a blink."""
+    pairs = []
+    v = template.vertices
+    for side in ("left", "right"):
+        upper = template.region(f"eyelid_upper_{side}")
+        lower = template.region(f"eyelid_lower_{side}")
+        d = ((v[upper, None, :2] - v[None, lower, :2]) ** 2).sum(axis=2)
+        pairs.append(np.stack([upper, lower[d.argmin(axis=1)]], axis=1))
+    return np.concatenate(pairs).astype(np.int64)
+
+
+def region_weights(template: Template, cfg: ModelConfig) -> RegionWeights:
+    return RegionWeights(
+        mouth=_mask(template, cfg.mouth_regions, cfg.mask_background),
+        upper=_mask(template, cfg.upper_regions, cfg.mask_background),
+        lid_pairs=eyelid_pairs(template),
+    )
+
+
+def masked_l2(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean over vertices of the squared error (mm^2), mean over batch and frames.
+    pred/target (B, T, V, 3) in metres, weights (V,)."""
+    err = ((pred - target) * MM).pow(2).sum(dim=-1)
+    return (err * weights).sum(dim=-1).mean() / weights.sum()
+
+
+def eyelid_loss(pred: torch.Tensor, target: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """Squared error (mm^2) of the upper-minus-lower lid vectors: what makes blinks close."""
+    gap_pred = pred[..., pairs[:, 0], :] - pred[..., pairs[:, 1], :]
+    gap_true = target[..., pairs[:, 0], :] - target[..., pairs[:, 1], :]
+    return ((gap_pred - gap_true) * MM).pow(2).sum(dim=-1).mean()
+
+
+class StageOneLoss(nn.Module):
+    """Loss of a stage-1 batch: `cfg.loss_mode` "xmod" (cross-modality) or "l2".
+
+    xmod: with j = the batch rolled by one (another sequence), decode (audio_i, expr_j) and
+    compare the mouth with sequence i; decode (audio_j, expr_i) and compare the upper face
+    with i. The expression input cannot explain the mouth and the audio cannot explain the
+    upper face, so the latent has to take lips from audio and the rest from expression.
+    l2: plain reconstruction from (audio_i, expr_i) over all vertices (the ablation).
+    Both add `eyelid_weight` x the eyelid loss on the expression-driven reconstruction."""
+
+    def __init__(self, cfg: ModelConfig, weights: RegionWeights) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("mouth", torch.from_numpy(weights.mouth))
+        self.register_buffer("upper", torch.from_numpy(weights.upper))
+        self.register_buffer("lid_pairs", torch.from_numpy(weights.lid_pairs))
+        self.register_buffer("all", torch.ones(len(weights.mouth)))
+
+    def forward(
+        self,
+        model: MeshTalk,
+        mel: torch.Tensor,
+        offsets: torch.Tensor,
+        template: torch.Tensor,
+        start: int = 0,
+    ) -> dict[str, torch.Tensor]:
+        """mel (B, N, n_mels), offsets (B, T, V, 3) targets, template (B, V, 3) ->
+        {"total", and the parts}; the xmod mode needs B >= 2."""
+        audio = model.encode_audio(mel, offsets.shape[1], start)
+        expr = model.encode_expression(offsets)
+        out: dict[str, torch.Tensor] = {}
+        if self.cfg.loss_mode == "l2":
+            pred = model.decode(template, model.quantize(model.logits(audio, expr))[0])
+            out["l2"] = masked_l2(pred, offsets, self.all)
+            expr_pred = pred
+            total = out["l2"]
+        else:
+            if offsets.shape[0] < 2:
+                raise ValueError("the cross-modality loss needs a batch of >= 2 sequences")
+            perm = torch.roll(torch.arange(offsets.shape[0], device=offsets.device), 1)
+            audio_pred = model.decode(template, model.quantize(model.logits(audio, expr[perm]))[0])
+            expr_pred = model.decode(template, model.quantize(model.logits(audio[perm], expr))[0])
+            out["mouth"] = masked_l2(audio_pred, offsets, self.mouth)
+            out["upper"] = masked_l2(expr_pred, offsets, self.upper)
+            total = out["mouth"] + out["upper"]
+        out["eyelid"] = eyelid_loss(expr_pred, offsets, self.lid_pairs)
+        out["total"] = total + self.cfg.eyelid_weight * out["eyelid"]
+        return out
+
+
+def prior_loss(logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of codes (B, T, H) under logits (B, T, H, C) (stage 2)."""
+    return nn.functional.cross_entropy(logits.flatten(0, 2), codes.long().flatten())

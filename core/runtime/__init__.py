@@ -1,0 +1,243 @@
+"""Numpy runtime of the MeshTalk network: audio in, vertex animation out.
+
+    from core.runtime import Animator
+    anim = Animator("core/assets/meshtalk.npz")
+    verts = anim.animate(audio16k, seed=0)           # (T, V, 3) at anim.fps
+
+Long clips stream in chunks with receptive-field-sized overlap (`iter_animate`,
+`coefficients`), so memory stays bounded and results equal the one-shot pass.
+Imports numpy and the standard library only (works inside Blender).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import (
+    AudioError,
+    log_mel_range,
+    n_mel_frames,
+    n_video_frames,
+    prepare_audio,
+    video_positions,
+)
+from ..config import ModelConfig
+from .layers import gumbel_noise
+from .network import AudioEncoder, Decoder, Prior
+from .weights import (
+    FORMAT_VERSION,
+    WeightsError,
+    WeightsFileError,
+    WeightsFormatError,
+    WeightsMismatchError,
+    load_weights,
+)
+
+__all__ = [
+    "Animator",
+    "AudioError",
+    "FORMAT_VERSION",
+    "WeightsError",
+    "WeightsFileError",
+    "WeightsFormatError",
+    "WeightsMismatchError",
+    "load_weights",
+]
+
+DEFAULT_CHUNK_FRAMES = 1800  # 60 s of video per chunk: ~30 MB of intermediate arrays
+
+
+class Animator:
+    """A loaded network. Thread-compatible but not thread-safe: one call at a time."""
+
+    def __init__(self, weights_path: str | Path, n_vertices: int | None = None) -> None:
+        """Load and validate the weights file (raises a WeightsError subclass if unusable);
+        `n_vertices`: the caller's mesh vertex count, checked against the model's."""
+        self.weights = load_weights(weights_path, n_vertices)
+        self.config: ModelConfig = self.weights.config
+        self.audio_encoder = AudioEncoder(self.weights)
+        self.prior = Prior(self.weights)
+        self.decoder = Decoder(self.weights)
+        self.default_template = self.weights["extra.default_template"]
+        self.lips_mask = self.weights["extra.lips_mask"]
+
+    @property
+    def fps(self) -> int:
+        return self.config.fps
+
+    @property
+    def n_vertices(self) -> int:
+        return self.config.n_vertices
+
+    # ------------------------------------------------------------------------------------
+    def animate(
+        self,
+        audio16k: np.ndarray,
+        template_vertices: np.ndarray | None = None,
+        seed: int = 0,
+        temperature: float = 1.0,
+        lips_only: bool = False,
+        *,
+        sample_rate: int | None = None,
+        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    ) -> np.ndarray:
+        """Absolute vertices (T, V, 3) float32, one frame per 1/fps s of audio.
+
+        audio16k: mono float samples at 16 kHz (other rates, int PCM or multi-channel if
+        `sample_rate` is given). template_vertices: (V, 3) neutral face of the character
+        (default: the bundled template). seed/temperature: the upper face is sampled from
+        the prior; temperature 0 takes the most likely codes. lips_only: only the lower face
+        moves (offsets faded out over the upper face by the file's lips mask).
+        Materialises T*V*3 floats (1.1 GB for 10 min): use iter_animate for long audio."""
+        template = self._template(template_vertices)
+        audio = self._audio(audio16k, sample_rate)
+        out = np.empty((n_video_frames(len(audio), self.config), self.n_vertices, 3), np.float32)
+        for start, coeffs, _ in self._stream(audio, template, seed, temperature, chunk_frames):
+            out[start : start + len(coeffs)] = self._vertices(coeffs, template, lips_only)
+        return out
+
+    def iter_animate(
+        self,
+        audio16k: np.ndarray,
+        template_vertices: np.ndarray | None = None,
+        seed: int = 0,
+        temperature: float = 1.0,
+        lips_only: bool = False,
+        *,
+        sample_rate: int | None = None,
+        chunk_frames: int = 300,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Like `animate`, as (first_frame, vertices (n, V, 3)) pieces of at most
+        `chunk_frames` frames: bounded memory for writers that stream (PC2, shape keys)."""
+        template = self._template(template_vertices)
+        audio = self._audio(audio16k, sample_rate)
+        for start, coeffs, _ in self._stream(audio, template, seed, temperature, chunk_frames):
+            yield start, self._vertices(coeffs, template, lips_only)
+
+    def coefficients(
+        self,
+        audio16k: np.ndarray,
+        template_vertices: np.ndarray | None = None,
+        seed: int = 0,
+        temperature: float = 1.0,
+        *,
+        sample_rate: int | None = None,
+        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(coefficients (T, K), codes (T, H)): the whole animation in K numbers per frame.
+        Offsets are `offsets_from_coefficients(coeffs)`, linear in the coefficients, so a
+        clip can also be stored as K shape keys (`shape_basis`) with keyframed values."""
+        template = self._template(template_vertices)
+        audio = self._audio(audio16k, sample_rate)
+        parts = list(self._stream(audio, template, seed, temperature, chunk_frames))
+        coeffs = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, 0), np.float32)
+        codes = np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, 0), np.int64)
+        return coeffs, codes
+
+    def offsets_from_coefficients(self, coeffs: np.ndarray, lips_only: bool = False) -> np.ndarray:
+        """Coefficients (T, K) -> offsets (T, V, 3) from the template, in metres."""
+        mask = self.lips_mask if lips_only else None
+        return self.decoder.offsets(np.asarray(coeffs, np.float32), mask)
+
+    def shape_basis(self, lips_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(mean offset (V, 3), basis (K, V, 3)): offsets = mean + coeffs @ basis."""
+        mean = self.decoder.out_mean.copy()
+        basis = self.decoder.basis.reshape(-1, self.n_vertices, 3).copy()
+        if lips_only:
+            mean *= self.lips_mask[:, None]
+            basis *= self.lips_mask[None, :, None]
+        return mean, basis
+
+    def sample_codes(
+        self, audio16k: np.ndarray, seed: int = 0, temperature: float = 1.0
+    ) -> np.ndarray:
+        """Codes (T, H) sampled from the prior for this audio."""
+        return self.coefficients(audio16k, seed=seed, temperature=temperature)[1]
+
+    # stages, exposed for tests and tools ----------------------------------------------
+    def audio_features(self, audio16k: np.ndarray) -> np.ndarray:
+        """Audio encoder features (T, D) at the video rate (one-shot)."""
+        audio, cfg = self._audio(audio16k, None), self.config
+        n_mel = n_mel_frames(len(audio), cfg)
+        feats = self.audio_encoder(log_mel_range(audio, 0, n_mel, cfg))
+        return _interpolate(feats, *video_positions(0, n_video_frames(len(audio), cfg), n_mel, cfg))
+
+    def decode_codes(
+        self, codes: np.ndarray, template_vertices: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Codes (T, H) -> offsets (T, V, 3): the decoder alone."""
+        ident = self.decoder.identity(self._template(template_vertices))
+        coeffs, _ = self.decoder.coefficients(np.asarray(codes, np.int64), ident)
+        return self.decoder.offsets(coeffs)
+
+    # internals ------------------------------------------------------------------------
+    def _template(self, template_vertices: np.ndarray | None) -> np.ndarray:
+        if template_vertices is None:
+            return self.default_template
+        template = np.asarray(template_vertices, np.float32)
+        if template.shape != (self.n_vertices, 3):
+            raise WeightsMismatchError(
+                f"template has shape {template.shape}; this model animates meshes of "
+                f"({self.n_vertices}, 3) vertices (the template head's topology)"
+            )
+        return template
+
+    def _audio(self, audio: np.ndarray, sample_rate: int | None) -> np.ndarray:
+        cfg = self.config
+        if sample_rate is not None:
+            audio = prepare_audio(audio, sample_rate, cfg)
+        audio = np.asarray(audio)
+        if audio.ndim != 1 or audio.dtype.kind != "f":
+            raise AudioError(
+                f"expected mono float audio at {cfg.sample_rate} Hz, got {audio.dtype} "
+                f"{audio.shape}; pass sample_rate= to convert"
+            )
+        if len(audio) == 0:
+            raise AudioError("empty audio")
+        return audio.astype(np.float32, copy=False)
+
+    def _stream(
+        self,
+        audio: np.ndarray,
+        template: np.ndarray,
+        seed: int,
+        temperature: float,
+        chunk_frames: int,
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(first frame, coefficients, codes) per chunk of video frames.
+
+        The encoder of a chunk sees its mel frames plus `audio_half_context` on each side,
+        so its features equal the one-shot pass; prior and LSTMs carry their state."""
+        cfg = self.config
+        if chunk_frames < 1:
+            raise ValueError("chunk_frames must be >= 1")
+        n_frames, n_mel = n_video_frames(len(audio), cfg), n_mel_frames(len(audio), cfg)
+        rng = np.random.default_rng(seed)
+        greedy = temperature <= 0
+        ident = self.decoder.identity(template)
+        prior_state = self.prior.initial_state()
+        decoder_state = self.decoder.initial_state()
+        margin = cfg.audio_half_context
+        for start in range(0, n_frames, chunk_frames):
+            stop = min(n_frames, start + chunk_frames)
+            i0, i1, w = video_positions(start, stop, n_mel, cfg)
+            lo, hi = max(0, int(i0[0]) - margin), min(n_mel, int(i1[-1]) + margin + 1)
+            feats = self.audio_encoder(log_mel_range(audio, lo, hi, cfg))
+            audio_feats = _interpolate(feats, i0 - lo, i1 - lo, w)
+            noise = None if greedy else gumbel_noise(rng, stop - start, cfg)
+            codes = self.prior.sample(audio_feats, prior_state, noise, temperature)
+            coeffs, decoder_state = self.decoder.coefficients(codes, ident, decoder_state)
+            yield start, coeffs, codes
+
+    def _vertices(self, coeffs: np.ndarray, template: np.ndarray, lips_only: bool) -> np.ndarray:
+        out = self.decoder.offsets(coeffs, self.lips_mask if lips_only else None)
+        out += template
+        return out
+
+
+def _interpolate(feats: np.ndarray, i0: np.ndarray, i1: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Mel-rate features -> video rate, the same arithmetic as core.model.to_video_rate."""
+    return feats[i0] * (1 - w)[:, None] + feats[i1] * w[:, None]

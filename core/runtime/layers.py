@@ -1,0 +1,85 @@
+"""Numpy building blocks of the runtime, laid out for speed rather than for torch parity of
+memory layout: convolutions as one matrix product over stacked shifted inputs, LSTMs with
+the input projection batched over all frames so the loop only does h @ W_hh."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import ModelConfig
+
+
+def leaky_relu(x: np.ndarray, slope: float) -> np.ndarray:
+    return np.maximum(x, x * np.float32(slope))
+
+
+def conv1d_same(x: np.ndarray, weight_t: np.ndarray, bias: np.ndarray, dilation: int) -> np.ndarray:
+    """'Same'-padded 1-D convolution of x (N, Cin) with zero padding at both ends.
+
+    weight_t is (k*Cin, Cout): torch's (Cout, Cin, k) weight as `w.transpose(2, 1, 0)`
+    reshaped, so tap j of the stacked input multiplies x[n + (j - k//2) * dilation]."""
+    n, cin = x.shape
+    k = weight_t.shape[0] // cin
+    pad = dilation * (k // 2)
+    padded = np.zeros((n + 2 * pad, cin), x.dtype)
+    padded[pad : pad + n] = x
+    stacked = np.concatenate([padded[j * dilation : j * dilation + n] for j in range(k)], axis=1)
+    return stacked @ weight_t + bias
+
+
+def conv_weight_t(weight: np.ndarray) -> np.ndarray:
+    """torch Conv1d weight (Cout, Cin, k) -> (k*Cin, Cout) for `conv1d_same`."""
+    cout, cin, k = weight.shape
+    return np.ascontiguousarray(weight.transpose(2, 1, 0).reshape(k * cin, cout))
+
+
+class LSTMLayer:
+    """One torch-compatible LSTM layer (gate order i, f, g, o).
+
+    sigmoid(x) = 0.5 * tanh(x / 2) + 0.5, so the i, f, o rows are pre-scaled by 0.5 once
+    and each step needs a single tanh over all gates."""
+
+    def __init__(self, w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray):
+        hidden = w_hh.shape[1]
+        scale = np.full((4 * hidden, 1), 0.5, np.float32)
+        scale[2 * hidden : 3 * hidden] = 1.0
+        self.hidden = hidden
+        self.w_ih_t = np.ascontiguousarray((w_ih * scale).T)
+        self.w_hh_t = np.ascontiguousarray((w_hh * scale).T)
+        self.bias = ((b_ih + b_hh) * scale[:, 0]).astype(np.float32)
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """The batched, non-recurrent part: (T, In) -> (T, 4H) scaled pre-activations."""
+        return x @ self.w_ih_t + self.bias
+
+    def run(
+        self, pre: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Recurrence over projected inputs (T, 4H) from state (h, c) -> (T, H), new state."""
+        hid = self.hidden
+        h, c = state if state is not None else (np.zeros(hid, np.float32),) * 2
+        c = c.copy()
+        w_hh_t = self.w_hh_t
+        out = np.empty((len(pre), hid), np.float32)
+        i_, f_ = slice(0, hid), slice(hid, 2 * hid)
+        g_, o_ = slice(2 * hid, 3 * hid), slice(3 * hid, None)
+        for t in range(len(pre)):
+            z = np.tanh(pre[t] + h @ w_hh_t)
+            s = z * 0.5 + 0.5
+            c = s[f_] * c + s[i_] * z[g_]
+            h = s[o_] * np.tanh(c)
+            out[t] = h
+        return out, (h, c)
+
+
+def gumbel_noise(rng: np.random.Generator, n_frames: int, cfg: ModelConfig) -> np.ndarray:
+    """(n_frames, H, C) float32 Gumbel(0, 1) noise from a numpy generator: -log(E) with
+    E ~ Exp(1) (float32 ziggurat: one log per draw, about 3x faster than -log(-log(U))).
+
+    Both the torch reference and the runtime draw their noise here, frame after frame from
+    one stream, so the same seed gives the same codes whatever the chunking."""
+    e = rng.standard_exponential((n_frames, cfg.heads, cfg.categories), dtype=np.float32)
+    np.maximum(e, np.float32(1e-30), out=e)
+    np.log(e, out=e)
+    np.negative(e, out=e)
+    return e
