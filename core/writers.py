@@ -42,6 +42,49 @@ def write_pc2(
     return path
 
 
+class PC2Writer:
+    """Write a PC2 file block by block (bounded memory for long clips on big meshes); the file
+    appears under its name only once all `n_samples` frames are in."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        n_points: int,
+        n_samples: int,
+        start_frame: float = 0.0,
+        sample_rate: float = 1.0,
+    ) -> None:
+        self.path = Path(path)
+        self.n_points, self.n_samples, self.written = n_points, n_samples, 0
+        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._file = open(self._tmp, "wb")  # noqa: SIM115 - closed in __exit__
+        self._file.write(
+            PC2_HEADER.pack(
+                PC2_MAGIC, 1, n_points, float(start_frame), float(sample_rate), n_samples
+            )
+        )
+
+    def write(self, frames: np.ndarray) -> None:
+        frames = np.ascontiguousarray(frames, dtype="<f4")
+        if frames.ndim != 3 or frames.shape[1:] != (self.n_points, 3):
+            raise ValueError(f"PC2 block must be (n, {self.n_points}, 3), got {frames.shape}")
+        self._file.write(frames.tobytes())
+        self.written += len(frames)
+
+    def __enter__(self) -> PC2Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._file.close()
+        if exc_type is None and self.written != self.n_samples:
+            self._tmp.unlink(missing_ok=True)
+            raise ValueError(f"PC2: wrote {self.written} of {self.n_samples} frames")
+        if exc_type is None:
+            self._tmp.replace(self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class PC2:
     frames: np.ndarray  # (T, V, 3) float32

@@ -56,3 +56,12 @@ def add_head_object(template, name: str = "MeshTalk Head", collection=None) -> b
     obj = bpy.data.objects.new(name, mesh)
     (collection or bpy.context.scene.collection).objects.link(obj)
     return obj
+
+
+def add_arkit_keys(obj: bpy.types.Object, template) -> None:
+    """A Basis plus the 52 ARKit units as shape keys named as ARKit names them."""
+    if obj.data.shape_keys is None:
+        obj.shape_key_add(name="Basis", from_mix=False)
+    for name, delta in zip(template.arkit_names, template.arkit_deltas, strict=True):
+        key = obj.shape_key_add(name=name, from_mix=False)
+        key.data.foreach_set("co", (template.vertices + delta).ravel())

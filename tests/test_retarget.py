@@ -77,7 +77,7 @@ def test_a_minute_of_frames_fits_fast(template):
     start = time.perf_counter()
     fit_arkit_weights(offsets, template.arkit_deltas)
     elapsed = time.perf_counter() - start
-    assert elapsed < 1.5, f"1800 frames took {elapsed:.2f} s"  # ~0.3 s on an idle machine
+    assert elapsed < 3.0, f"1800 frames took {elapsed:.2f} s"  # ~0.3 s idle; CI shares cores
 
 
 def test_hm08_indices_pick_the_face_from_a_body(template):

@@ -108,7 +108,7 @@ def test_basis_of_a_minute_is_fast(template):
     basis = compact_basis(offsets)
     elapsed = time.perf_counter() - start
     assert basis.within_tolerance
-    assert elapsed < 2.5, f"{elapsed:.2f} s"
+    assert elapsed < 5.0, f"{elapsed:.2f} s"  # ~0.5 s on an idle machine; CI shares cores
 
 
 def test_resample_frames_keeps_duration_and_values():
@@ -148,3 +148,21 @@ def test_animation_npz_round_trip(tmp_path, template):
     np.savez(tmp_path / "other.npz", vertices=vertices)
     with pytest.raises(ValueError, match="missing fps"):
         load_animation(tmp_path / "other.npz")
+
+
+def test_pc2_writer_streams_blocks(tmp_path, template):
+    from core.writers import PC2Writer
+
+    frames = template.vertices + _clip(template, 30)
+    with PC2Writer(tmp_path / "s.pc2", template.n_vertices, 30, start_frame=5) as pc2:
+        for s in range(0, 30, 7):
+            pc2.write(frames[s : s + 7])
+    assert (tmp_path / "s.pc2").read_bytes() == write_pc2(
+        tmp_path / "w.pc2", frames, 5
+    ).read_bytes()
+    with (
+        pytest.raises(ValueError, match="wrote 7 of 30"),
+        PC2Writer(tmp_path / "x.pc2", 5084, 30) as pc2,
+    ):
+        pc2.write(frames[:7])
+    assert not (tmp_path / "x.pc2").exists() and not (tmp_path / "x.pc2.tmp").exists()

@@ -1,0 +1,56 @@
+"""Output mode 2: a PC2 point cache on disk played by a Mesh Cache modifier."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import bpy
+
+from .. import compat
+from ..errors import MeshTalkError
+from . import MODIFIER_NAME
+
+
+def cache_folder(setting: str) -> Path:
+    """The folder for cache files: the setting (may be '//'-relative), default beside the
+    .blend. Created if missing; errors when it cannot be written."""
+    setting = setting or "//"
+    if setting.startswith("//") and not bpy.data.filepath:
+        raise MeshTalkError(
+            "Save the .blend first (the mesh cache is written beside it) or choose a cache folder"
+        )
+    folder = Path(bpy.path.abspath(setting)).resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MeshTalkError(f"Cannot create the cache folder {folder}: {exc.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MeshTalkError(f"The cache folder is not writable: {folder}")
+    return folder
+
+
+def cache_file(folder: Path, obj: bpy.types.Object) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in obj.name)
+    return folder / f"MeshTalk_{safe}.pc2"
+
+
+def attach(obj: bpy.types.Object, path: Path, frame_start: int) -> bpy.types.Modifier:
+    """The Mesh Cache modifier (first in the stack, FRAME mode) playing `path` from
+    `frame_start`. INTEGRATE mode adds the cache's motion to whatever the mesh already does
+    (the animator's shape keys keep working)."""
+    mod = obj.modifiers.get(MODIFIER_NAME)
+    if mod is None or mod.type != "MESH_CACHE":
+        mod = obj.modifiers.new(MODIFIER_NAME, "MESH_CACHE")
+    mod.cache_format = "PC2"
+    mod.filepath = bpy.path.relpath(str(path)) if bpy.data.filepath else str(path)
+    mod.time_mode = "FRAME"
+    mod.play_mode = "SCENE"
+    mod.frame_start = float(frame_start)
+    mod.frame_scale = 1.0
+    mod.deform_mode = "INTEGRATE"
+    mod.interpolation = "LINEAR"
+    mod.forward_axis = "POS_Y"
+    mod.up_axis = "POS_Z"
+    compat.move_modifier_first(obj, mod)
+    return mod

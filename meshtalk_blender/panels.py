@@ -1,0 +1,96 @@
+"""The 3D View sidebar tab "MeshTalk". (Blender never calls draw() in background mode, so
+the logic it shows lives in `panel_state`, which tests call directly.)"""
+
+from __future__ import annotations
+
+import bpy
+
+from . import audio_source, compat, targets
+from .errors import MeshTalkError
+from .operators.generate import is_running
+
+
+def panel_state(context: bpy.types.Context) -> list[tuple[str, str]]:
+    """(icon, line) hints under the Generate button: what the target supports, which audio."""
+    settings = context.scene.meshtalk
+    lines: list[tuple[str, str]] = []
+    obj = settings.target
+    if obj is None:
+        return [("INFO", "Choose a mesh to animate")]
+    try:
+        targets.check_editable(obj, context)
+        t = targets.analyse(obj)
+    except MeshTalkError as exc:
+        return [("ERROR", str(exc))]
+    kinds = []
+    if t.has_template_topology:
+        kinds.append("template topology")
+    if t.has_arkit:
+        kinds.append(f"{len(t.arkit)} ARKit keys")
+    lines.append(
+        (
+            "CHECKMARK" if kinds else "ERROR",
+            ", ".join(kinds) or "no template topology or ARKit keys",
+        )
+    )
+    try:
+        strip = audio_source.find_strip(context.scene, settings.strip_name)
+        lines.append(("SOUND", f"{strip.name} from frame {int(strip.frame_start)}"))
+    except MeshTalkError as exc:
+        lines.append(("ERROR", str(exc)))
+    return lines
+
+
+class VIEW3D_PT_meshtalk(bpy.types.Panel):
+    bl_label = "MeshTalk"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "MeshTalk"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        settings = context.scene.meshtalk
+        layout.prop(settings, "target")
+        row = layout.row(align=True)
+        editor = context.scene.sequence_editor
+        if editor is not None:
+            row.prop_search(
+                settings,
+                "strip_name",
+                editor,
+                compat.strip_collection_name(context.scene),
+                text="Audio",
+            )
+        else:
+            row.label(text="No sound strip yet")
+        row.operator("meshtalk.load_audio", text="", icon="FILE_SOUND")
+        layout.operator("meshtalk.load_audio", icon="FILE_SOUND")
+        col = layout.column(align=True)
+        col.prop(settings, "mode")
+        if settings.mode == "MESH_CACHE":
+            col.prop(settings, "cache_dir")
+        col = layout.column(align=True)
+        col.prop(settings, "seed")
+        col.prop(settings, "temperature")
+        col.prop(settings, "lips_only")
+        col.prop(settings, "frame_offset")
+        layout.label(text=f"Scene: {compat.scene_fps(context.scene):g} fps")
+        row = layout.row()
+        row.scale_y = 1.4
+        row.enabled = not is_running()
+        row.operator("meshtalk.generate", icon="PLAY_SOUND")
+        for icon, line in panel_state(context):
+            layout.label(text=line, icon=icon)
+
+
+CLASSES = (VIEW3D_PT_meshtalk,)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
