@@ -35,7 +35,16 @@ _added: set[tuple[int, str]] = set()
 
 
 class AlignmentError(RuntimeError):
-    """pocketsphinx could not align the audio to the given words."""
+    """pocketsphinx could not align the audio to the given words.
+
+    ``word_spans`` holds (start, end) seconds per word when the word pass worked and only the
+    phone pass failed (pocketsphinx's state aligner gives up on a few percent of sentences);
+    callers can still place phones inside those word spans.
+    """
+
+    def __init__(self, message: str, word_spans: list[tuple[float, float]] | None = None):
+        super().__init__(message)
+        self.word_spans = word_spans
 
 
 def _decoder(variant: int):
@@ -136,17 +145,27 @@ def _run(
     pcm = to_align_pcm(audio, sample_rate)
     text = " ".join(words)
     last_error = "no result"
+    word_spans: list[tuple[float, float]] | None = None
     for variant in _variants(frame_rate):
         dec = _decoder(variant)
+        frame = 1.0 / float(dec.config["frate"])
         try:
             dec.set_align_text(text)
             dec.start_utt()
             dec.process_raw(pcm, full_utt=True)
             dec.end_utt()
-            got = [s.word for s in (dec.seg() or []) if s.word not in _FILLERS]
-            if [w.split("(")[0] for w in got] != words:
-                last_error = f"word alignment incomplete: got {len(got)} of {len(words)} words"
+            hyp = [s for s in (dec.seg() or []) if s.word not in _FILLERS]
+            if [s.word.split("(")[0] for s in hyp] != words:
+                last_error = f"word alignment incomplete: got {len(hyp)} of {len(words)} words"
                 continue
+            if word_spans is None:
+                word_spans = [
+                    (
+                        min(max(s.start_frame * frame - PAD_SECONDS, 0.0), total),
+                        min(max((s.end_frame + 1) * frame - PAD_SECONDS, 0.0), total),
+                    )
+                    for s in hyp
+                ]
             dec.set_alignment()
             dec.start_utt()
             dec.process_raw(pcm, full_utt=True)
@@ -160,12 +179,13 @@ def _run(
         segs = []
         for ph in alignment.phones():
             sym = SIL if ph.name == "SIL" or ph.name.startswith("+") else ph.name
-            frame = 1.0 / float(dec.config["frate"])
             start = ph.start * frame - PAD_SECONDS
             end = (ph.start + ph.duration) * frame - PAD_SECONDS
             segs.append(((sym,), max(start, 0.0), min(end, total)))
         return segments_to_phones(segs, total)
-    raise AlignmentError(f"pocketsphinx could not align {len(words)} words: {last_error}")
+    raise AlignmentError(
+        f"pocketsphinx could not align {len(words)} words: {last_error}", word_spans
+    )
 
 
 PHONE_CLASSES: dict[str, frozenset[str]] = {

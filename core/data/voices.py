@@ -20,7 +20,7 @@ import numpy as np
 
 from .engines import espeak, festival, flite, piper
 from .engines.base import EngineResult, EngineUnavailableError, Utterance
-from .phones import check_phones
+from .phones import SIL, Phone, check_phones, segments_to_phones
 from .sentences import TextError, check_text
 
 __all__ = [
@@ -177,15 +177,21 @@ def _engine_result(
     return piper.synthesize(spoken, rate, pitch, volume, seed=seed)
 
 
+#: Measured lag of the engine's phone onsets behind pocketsphinx alignment (seconds, median
+#: over sentences; docs/DATA.md), per phone class; used only when alignment fails outright.
+ENGINE_LAG: dict[str, dict[str, float]] = {
+    "espeak": {"stop": 0.030, "other": 0.012},
+    "piper": {"stop": 0.039, "other": 0.032},
+}
+
+
 def _utterance(res: EngineResult, voice: Voice, text: str, mode: str) -> Utterance:
     total = len(res.audio) / res.sample_rate
     if not res.words:
         raise TextError(f"{voice.id} spoke no phones for {text!r}")
     phones = res.phones
     if mode == "aligned":
-        from .align import align_phones
-
-        phones = align_phones(res.audio, res.sample_rate, res.words)
+        phones, mode = _retime(res, voice.engine)
     check_phones(phones, total)
     return Utterance(
         audio=res.audio,
@@ -195,6 +201,61 @@ def _utterance(res: EngineResult, voice: Voice, text: str, mode: str) -> Utteran
         text=text,
         timing=mode,
         engine_phones=res.phones,
+    )
+
+
+def _retime(res: EngineResult, engine: str) -> tuple[list[Phone], str]:
+    """Aligned phones, with two fallbacks for the few sentences pocketsphinx cannot align.
+
+    "aligned": pocketsphinx phone alignment. "aligned-words": its word spans worked but the
+    phone pass did not: phones split each word span in the engine's own proportions.
+    "engine-corrected": nothing aligned: the engine's times minus its measured lag.
+    """
+    from .align import AlignmentError, align_phones
+
+    total = len(res.audio) / res.sample_rate
+    try:
+        return align_phones(res.audio, res.sample_rate, res.words), "aligned"
+    except AlignmentError as exc:
+        if exc.word_spans is not None and len(exc.word_spans) == len(res.words):
+            return _phones_in_words(res, exc.word_spans, total), "aligned-words"
+    return _minus_lag(res.phones, ENGINE_LAG.get(engine, {}), total), "engine-corrected"
+
+
+def _phones_in_words(
+    res: EngineResult, spans: list[tuple[float, float]], total: float
+) -> list[Phone]:
+    spoken = [p for p in res.phones if p.symbol != SIL]
+    k = 0
+    segs = []
+    for word, (start, end) in zip(res.words, spans, strict=True):
+        weights = []
+        for sym in word:
+            if k < len(spoken) and spoken[k].symbol == sym:
+                weights.append(max(spoken[k].duration, 0.01))
+                k += 1
+            else:  # a phone the engine gave no time (espeak merges some liquids)
+                weights.append(0.03)
+        edges = start + (end - start) * np.concatenate([[0.0], np.cumsum(weights)]) / sum(weights)
+        segs += [((sym,), edges[i], edges[i + 1]) for i, sym in enumerate(word)]
+    return segments_to_phones(segs, total)
+
+
+def _minus_lag(phones: list[Phone], lag: dict[str, float], total: float) -> list[Phone]:
+    from .align import phone_class
+
+    # Move each onset earlier by its class's lag, never past the previous phone's midpoint.
+    starts = [p.start for p in phones]
+    for i in range(1, len(phones)):
+        p = phones[i]
+        shift = lag.get("stop" if phone_class(p.symbol) == "stop" else "other", 0.0)
+        if p.symbol == SIL:
+            shift = lag.get("other", 0.0)
+        floor = 0.5 * (phones[i - 1].start + phones[i - 1].end)
+        starts[i] = max(p.start - shift, floor)
+    ends = [*starts[1:], total]
+    return segments_to_phones(
+        [((p.symbol,), a, b) for p, a, b in zip(phones, starts, ends, strict=True)], total
     )
 
 

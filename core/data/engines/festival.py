@@ -117,6 +117,8 @@ def synthesize(
         if arpa == (SIL,):
             last_word = None
             continue
+        if word in ("0", "") and words and last_word is not None:
+            word = last_word  # a post-lexical segment (e.g. a linking r) joins its word
         if word != last_word or not words:
             words.append([])
             last_word = word
