@@ -62,12 +62,10 @@ class MESHTALK_OT_generate(bpy.types.Operator):
 
     object_name: StringProperty(name="Object", description="Mesh object (default: the panel's)")
     strip_name: StringProperty(name="Sound Strip", description="Sound strip name")
-    audio_path: StringProperty(
-        name="Audio File", subtype="FILE_PATH", description="Audio file instead of a strip"
-    )
+    # plain strings, not FILE_PATH: operator paths may not be '//'-relative on every version
+    audio_path: StringProperty(name="Audio File", description="Audio file instead of a strip")
     animation_path: StringProperty(
         name="Animation File",
-        subtype="FILE_PATH",
         description="A MeshTalk .npz animation to apply instead of running the network",
     )
     mode: EnumProperty(name="Output", items=pipeline.MODES, default="SHAPE_KEYS")
@@ -75,7 +73,7 @@ class MESHTALK_OT_generate(bpy.types.Operator):
     temperature: FloatProperty(name="Expressiveness", min=0.0, max=2.0, default=1.0)
     lips_only: BoolProperty(name="Lips Only", default=False)
     frame_offset: IntProperty(name="Frame Offset", default=0)
-    cache_dir: StringProperty(name="Cache Folder", subtype="DIR_PATH")
+    cache_dir: StringProperty(name="Cache Folder", description="'//' = beside the .blend")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
