@@ -75,7 +75,7 @@ def run_blender(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """`blender -b --python-expr CODE`, with PyPI bpy: a fresh Python that imports bpy, sees
     the same (temporary) user folder, and has the installed extension to enable."""
     prelude = (
-        "import sys, addon_utils, bpy\n"
+        "import sys, bpy, addon_utils\n"
         f"addon_utils.enable({MODULE!r}, default_set=True)\n"
         "assert hasattr(bpy.types.Scene, 'meshtalk'), 'extension not enabled'\n"
     )

@@ -36,7 +36,10 @@ class _Job:
         self.error: str | None = None
         self.cancel = threading.Event()
         self.thread = threading.Thread(target=self._run, name="MeshTalk", daemon=True)
+
+    def start(self) -> _Job:
         self.thread.start()
+        return self
 
     def _progress(self, fraction: float, status: str) -> None:
         self.fraction, self.status = fraction, status
@@ -122,7 +125,7 @@ class MESHTALK_OT_generate(bpy.types.Operator):
         except MeshTalkError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        _job = _Job(plan)
+        _job = _Job(plan).start()
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.progress_begin(0, 100)

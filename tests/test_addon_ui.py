@@ -1,0 +1,115 @@
+"""The interactive path, as far as background Blender allows: the generation thread (progress,
+cancel) gives what the synchronous path gives; the panel's hints; the Add menu entry."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+import _extension as ext  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def addon():
+    return ext.install()
+
+
+def _scene():
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.context.scene.render.fps = 30
+    bpy.ops.meshtalk.load_audio(filepath=str(ext.SPEECH))
+    bpy.ops.meshtalk.add_head()
+    return bpy.context.active_object
+
+
+def _wait(job, timeout: float = 120.0) -> None:
+    start = time.time()
+    while job.thread.is_alive() and time.time() - start < timeout:
+        time.sleep(0.05)
+    assert not job.thread.is_alive()
+
+
+def test_background_job_matches_the_synchronous_run(addon):
+    head = _scene()
+    pipeline, generate = addon.pipeline, addon.operators.generate
+    request = pipeline.Request(object_name=head.name, mode="SHAPE_KEYS", seed=5)
+    plan = pipeline.plan(bpy.context, request)
+    seen = []
+    job = generate._Job(plan).start()
+    while job.thread.is_alive():
+        seen.append(job.fraction)
+        time.sleep(0.01)
+    _wait(job)
+    assert job.error is None and job.result is not None
+    assert job.fraction >= 0.85 and all(0 <= f <= 1 for f in seen)
+    sync = pipeline.compute(pipeline.plan(bpy.context, request))
+    np.testing.assert_allclose(job.result.payload["values"], sync.payload["values"], atol=1e-6)
+    pipeline.apply(bpy.context, plan, job.result)
+    assert any(k.name.startswith("MeshTalk_") for k in head.data.shape_keys.key_blocks)
+
+
+def test_cancel_stops_the_job_and_writes_nothing(addon):
+    head = _scene()
+    pipeline, generate = addon.pipeline, addon.operators.generate
+    plan = pipeline.plan(bpy.context, pipeline.Request(object_name=head.name))
+    job = generate._Job(plan)
+    job.cancel.set()  # Esc pressed before the first chunk is done
+    job.start()
+    _wait(job)
+    assert job.error == "cancelled" and job.result is None
+    assert head.data.shape_keys is None
+
+
+def test_panel_hints(addon):
+    head = _scene()
+    state = addon.panels.panel_state(bpy.context)
+    assert ("CHECKMARK", "template topology") in state
+    assert ("SOUND", "speech from frame 1") in state
+    bpy.ops.mesh.primitive_cube_add()
+    bpy.context.scene.meshtalk.target = bpy.context.active_object
+    state = addon.panels.panel_state(bpy.context)
+    assert state[0] == ("ERROR", "no template topology or ARKit keys")
+    bpy.context.scene.meshtalk.target = head
+    assert addon.panels.VIEW3D_PT_meshtalk.bl_category == "MeshTalk"
+    assert addon.panels.VIEW3D_PT_meshtalk.bl_region_type == "UI"
+
+
+def test_add_menu_and_head(addon, template):
+    draw_funcs = getattr(bpy.types.VIEW3D_MT_mesh_add, "_dyn_ui_initialize", lambda: [])()
+    assert addon.operators.add_head.menu_entry in draw_funcs
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.context.scene.cursor.location = (1.0, 2.0, 3.0)
+    assert bpy.ops.meshtalk.add_head(arkit_keys=True) == {"FINISHED"}
+    head = bpy.context.active_object
+    assert tuple(head.location) == (1.0, 2.0, 3.0)
+    assert len(head.data.vertices) == template.n_vertices
+    assert head.data.uv_layers.active is not None and len(head.data.materials) > 0
+    names = [k.name for k in head.data.shape_keys.key_blocks]
+    assert names[0] == "Basis" and names[1:] == list(template.arkit_names)
+
+
+def test_arkit_spellings(addon, template):
+    match = addon.targets.match_arkit_keys
+    spellings = [
+        "eyeBlinkLeft",
+        "eyeBlink_L",
+        "EyeBlinkLeft",
+        "eye_blink_left",
+        "Eye-Blink-L",
+        "blendShape1.eyeBlinkLeft",
+    ]
+    for name in spellings:
+        assert match([name], template.arkit_names) == {"eyeBlinkLeft": name}, name
+    assert match(["eyeBlink_R", "mouthSmile_L", "JawOpen"], template.arkit_names) == {
+        "eyeBlinkRight": "eyeBlink_R",
+        "mouthSmileLeft": "mouthSmile_L",
+        "jawOpen": "JawOpen",
+    }
+    assert match(["eyeBlink_L", "eyeBlinkLeft"], template.arkit_names) == {
+        "eyeBlinkLeft": "eyeBlinkLeft"  # the exact name wins
+    }
+    assert match(["Smile", "Key 1", "blink"], template.arkit_names) == {}
