@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import struct
+import warnings
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,7 +149,9 @@ def _read_with_libraries(path: Path) -> tuple[np.ndarray, int]:
             f"convert the file to WAV or install soundfile{hint}"
         ) from None
     try:
-        data, sr = librosa.load(str(path), sr=None, mono=False)
+        with warnings.catch_warnings():  # librosa warns when falling back to audioread
+            warnings.simplefilter("ignore")
+            data, sr = librosa.load(str(path), sr=None, mono=False)
     except Exception as exc:
         raise AudioError(f"{path}: cannot decode audio: {exc}") from exc
     data = np.asarray(data, np.float32)

@@ -134,8 +134,10 @@ def export_weights(
     template: Template | None = None,
     dtype: str = "float16",
     provenance: dict[str, Any] | None = None,
+    max_bytes: int | None = MAX_BYTES,
 ) -> dict[str, Any]:
-    """Write the weights file and check it loads; returns its meta plus size and counts."""
+    """Write the weights file and check it loads; returns its meta plus size and counts.
+    A file over `max_bytes` (the add-on's budget; None: no cap) is deleted, an error."""
     arrays = export_arrays(cfg, model, prior, template, dtype)
     meta = {
         "format": FORMAT_NAME,
@@ -150,8 +152,9 @@ def export_weights(
     out.parent.mkdir(parents=True, exist_ok=True)
     save_npz(out, arrays)
     size = out.stat().st_size
-    if size > MAX_BYTES:
-        raise ValueError(f"{out}: {size / 2**20:.1f} MB exceeds the {MAX_BYTES / 2**20:.0f} MB cap")
+    if max_bytes is not None and size > max_bytes:
+        out.unlink()
+        raise ValueError(f"{out}: {size / 2**20:.1f} MB exceeds the {max_bytes / 2**20:.0f} MB cap")
     load_weights(out, cfg.n_vertices)  # the runtime must accept what we wrote
     return {**meta, "bytes": size}
 

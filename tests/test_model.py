@@ -1,0 +1,287 @@
+"""core.model / core.losses / core.config: shapes, gradients, masks, causality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.config import ModelConfig
+from core.losses import (
+    StageOneLoss,
+    eyelid_loss,
+    masked_l2,
+    prior_loss,
+    region_weights,
+)
+from core.model import (
+    AudioPrior,
+    MeshTalk,
+    codes_to_onehot,
+    default_output_basis,
+    gumbel_softmax_st,
+)
+from core.template import load_identity_targets, load_template
+
+torch.set_num_threads(1)
+CFG = ModelConfig()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def template():
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def model(template) -> MeshTalk:
+    torch.manual_seed(0)
+    m = MeshTalk(CFG)
+    m.set_output_basis(*default_output_basis(template.arkit_deltas, CFG.basis_size))
+    m.set_template_mean(template.vertices)
+    return m
+
+
+def batch(template, b: int = 2, t: int = 6, seed: int = 0):
+    """A small batch: log-mels covering t video frames, ARKit-posed targets, templates."""
+    g = torch.Generator().manual_seed(seed)
+    n_mel = int(np.ceil(t * 100 / 30)) + 1
+    mel = torch.randn(b, n_mel, CFG.n_mels, generator=g) * 2 - 4
+    weights = torch.rand(b, t, len(template.arkit_names), generator=g).numpy() * 0.5
+    offsets = torch.from_numpy(np.stack([template.pose(w) - template.vertices for w in weights]))
+    # different identities: the template plus random MakeHuman identity targets
+    _, deltas = load_identity_targets()
+    deltas = deltas[np.abs(deltas).reshape(len(deltas), -1).max(axis=1) < 0.02]  # face shape
+    rng = np.random.default_rng(seed)
+    mix = rng.uniform(0, 1, (b, len(deltas))) * (rng.uniform(size=(b, len(deltas))) < 0.05)
+    ids = template.vertices + np.einsum("bn,nvk->bvk", mix.astype(np.float32), deltas)
+    return mel, offsets, torch.from_numpy(ids.astype(np.float32))
+
+
+# ---------------------------------------------------------------------------- config
+
+
+def test_config_roundtrip_and_default_toml():
+    assert ModelConfig.from_toml(ROOT / "configs" / "default.toml") == CFG
+    assert ModelConfig.from_dict(CFG.to_dict()) == CFG
+    assert ModelConfig.from_json(CFG.to_json()) == CFG
+    with pytest.raises(ValueError, match="unknown"):
+        ModelConfig.from_dict({"n_mel": 80})
+    with pytest.raises(ValueError, match="loss_mode"):
+        ModelConfig(loss_mode="l1")
+    assert CFG.audio_half_context == 50 and CFG.audio_shift == 0  # 0.5 s each side
+    assert CFG.prior_receptive_field == 16
+
+
+# ---------------------------------------------------------------------------- stage 1
+
+
+def test_shapes(model, template):
+    mel, offsets, tmpl = batch(template, b=2, t=7)
+    model.eval()
+    out = model(mel, offsets, tmpl)
+    assert out["offsets"].shape == (2, 7, CFG.n_vertices, 3)
+    assert out["logits"].shape == (2, 7, CFG.heads, CFG.categories)
+    assert out["codes"].shape == (2, 7, CFG.heads)
+    assert model.encode_audio(mel, 7).shape == (2, 7, CFG.audio_channels)
+    assert model.audio_encoder(mel).shape == (2, mel.shape[1], CFG.audio_channels)
+
+
+def test_audio_receptive_field_and_lookahead(model):
+    """Changing mel frame m changes encoder frames within m +- 50 only (0.5 s each side)."""
+    model.eval()
+    mel = torch.randn(1, 300, CFG.n_mels)
+    base = model.audio_encoder(mel)
+    mel2 = mel.clone()
+    mel2[0, 150] += 5.0
+    changed = (model.audio_encoder(mel2) - base).abs().amax(dim=2)[0] > 0
+    idx = torch.nonzero(changed)[:, 0]
+    assert idx.min() >= 150 - CFG.audio_half_context and idx.max() <= 150 + CFG.audio_half_context
+    assert idx.min() <= 110 and idx.max() >= 190  # the context really reaches out
+    # video frame t sees mel frames up to t*100/30 + lookahead (+1 for interpolation)
+    t = 30
+    frames_base = model.encode_audio(mel, 60)
+    cut = int(np.ceil(t * 100 / 30)) + CFG.audio_lookahead + 2
+    mel3 = mel.clone()
+    mel3[0, cut:] = torch.randn(300 - cut, CFG.n_mels)
+    diff = (model.encode_audio(mel3, 60) - frames_base).abs().amax(dim=2)[0]
+    assert torch.all(diff[: t + 1] == 0) and diff[t + 1 :].max() > 0
+
+
+def test_gumbel_straight_through():
+    logits = torch.randn(3, 4, CFG.heads, CFG.categories, requires_grad=True)
+    onehot, codes = gumbel_softmax_st(logits, tau=1.0)
+    assert torch.all(onehot.sum(-1) == 1) and torch.all((onehot == 0) | (onehot == 1))
+    assert torch.equal(onehot.argmax(-1), codes)
+    (onehot * torch.randn_like(onehot)).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("mode", ["xmod", "l2"])
+def test_gradients_reach_every_module(template, mode):
+    cfg = ModelConfig(loss_mode=mode)
+    torch.manual_seed(1)
+    m = MeshTalk(cfg)
+    m.set_output_basis(*default_output_basis(template.arkit_deltas, cfg.basis_size))
+    m.set_template_mean(template.vertices)
+    m.train()
+    loss_fn = StageOneLoss(cfg, region_weights(template, cfg))
+    mel, offsets, tmpl = batch(template)
+    losses = loss_fn(m, mel, offsets, tmpl)
+    assert set(losses) >= {"total", "eyelid"} | ({"mouth", "upper"} if mode == "xmod" else {"l2"})
+    losses["total"].backward()
+    for name in (
+        "audio_encoder.inp.weight",
+        "audio_encoder.convs.5.weight",
+        "expression_encoder.mlp.0.weight",
+        "expression_encoder.lstm.weight_hh_l0",
+        "fusion.layers.0.weight",  # only reachable through the straight-through estimator
+        "decoder.code_proj.weight",
+        "decoder.template_layers.0.weight",
+        "decoder.lstm.weight_ih_l1",
+        "decoder.head.weight",
+    ):
+        grad = dict(m.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("mode", ["xmod", "l2"])
+def test_stage_one_loss_trains(template, mode):
+    """A few Adam steps on one batch lower the loss: both the method and the ablation train."""
+    cfg = ModelConfig(loss_mode=mode)
+    torch.manual_seed(2)
+    m = MeshTalk(cfg)
+    m.set_output_basis(*default_output_basis(template.arkit_deltas, cfg.basis_size))
+    m.set_template_mean(template.vertices)
+    loss_fn = StageOneLoss(cfg, region_weights(template, cfg))
+    mel, offsets, tmpl = batch(template, b=2, t=5, seed=3)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-4)  # MeshTalk's learning rate
+    m.train()
+    history = []
+    for _ in range(12):
+        torch.manual_seed(0)  # the same Gumbel noise every step: a deterministic objective
+        loss = loss_fn(m, mel, offsets, tmpl)["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    assert history[-1] < 0.7 * history[0], history
+
+
+def test_region_masks_weight_the_right_vertices(template):
+    w = region_weights(template, CFG)
+    mouth, upper = template.region("mouth"), template.region("upper_face")
+    assert np.all(w.mouth[mouth] == 1) and w.mouth.sum() == len(mouth)
+    assert np.all(w.upper[upper] == 1) and w.upper.sum() == len(upper)
+    lids = np.concatenate(
+        [template.region(f"eyelid_{p}_{s}") for p in ("upper", "lower") for s in ("left", "right")]
+    )
+    assert np.isin(w.lid_pairs, lids).all()
+    # every upper-lid vertex pairs with a lower-lid vertex below it
+    v = template.vertices
+    assert np.all(v[w.lid_pairs[:, 0], 2] > v[w.lid_pairs[:, 1], 2] - 1e-3)
+
+    rng = np.random.default_rng(0)
+    target = torch.from_numpy(rng.standard_normal((1, 2, CFG.n_vertices, 3)).astype(np.float32))
+    wm, wu = torch.from_numpy(w.mouth), torch.from_numpy(w.upper)
+    pairs = torch.from_numpy(w.lid_pairs)
+    pred = target.clone()
+    assert masked_l2(pred, target, wm) == 0 and masked_l2(pred, target, wu) == 0
+    pred[..., upper, :] += 0.001  # 1 mm on the upper face only
+    assert masked_l2(pred, target, wm) == 0
+    assert masked_l2(pred, target, wu).item() == pytest.approx(3.0, rel=1e-3)  # 3 x (1 mm)^2
+    pred = target.clone()
+    pred[..., mouth, :] += 0.001
+    assert masked_l2(pred, target, wu) == 0 and masked_l2(pred, target, wm) > 0
+    assert eyelid_loss(pred, target, pairs) == 0  # the mouth does not touch the lids
+    pred = target.clone()
+    pred[..., template.region("eyelid_upper_left"), 2] -= 0.002  # lids closing
+    assert eyelid_loss(pred, target, pairs) > 0
+    pred = target.clone()
+    pred[..., :, 2] += 0.01  # the whole head moves up: the lid gap does not change
+    assert eyelid_loss(pred, target, pairs) < 1e-6
+
+
+def test_l2_mode_is_plain_reconstruction(model, template):
+    cfg = ModelConfig(loss_mode="l2", eyelid_weight=0.0)
+    model.eval()  # argmax latent: deterministic
+    mel, offsets, tmpl = batch(template, seed=4)
+    losses = StageOneLoss(cfg, region_weights(template, cfg))(model, mel, offsets, tmpl)
+    pred = model(mel, offsets, tmpl)["offsets"]
+    expected = ((pred - offsets) * 1000).pow(2).sum(-1).mean()
+    assert losses["total"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_default_output_basis_spans_arkit(template):
+    mean, std, basis = default_output_basis(template.arkit_deltas, CFG.basis_size)
+    assert mean.shape == std.shape == (CFG.n_vertices, 3) and basis.shape == (
+        128,
+        CFG.n_vertices * 3,
+    )
+    gram = basis.astype(np.float64) @ basis.T.astype(np.float64)
+    np.testing.assert_allclose(gram / gram[0, 0], np.eye(128), atol=1e-5)
+    normed = (template.arkit_deltas / std).reshape(52, -1).astype(np.float64)
+    q = basis.T / np.sqrt(gram[0, 0])
+    recon = normed @ q @ q.T
+    assert np.abs(recon - normed).max() < 1e-4 * np.abs(normed).max()
+
+
+# ---------------------------------------------------------------------------- stage 2
+
+
+def test_prior_is_causal():
+    torch.manual_seed(3)
+    prior = AudioPrior(CFG).eval()
+    t = 40
+    codes = torch.randint(0, CFG.categories, (1, t, CFG.heads))
+    audio = torch.randn(1, t, CFG.audio_channels)
+    base = prior(codes, audio)
+    assert base.shape == (1, t, CFG.heads, CFG.categories)
+    for t0 in (0, 17, 38):
+        c2 = codes.clone()
+        c2[0, t0] = (c2[0, t0] + 1) % CFG.categories
+        diff = (prior(c2, audio) - base).abs().amax(dim=(2, 3))[0]
+        assert torch.all(diff[: t0 + 1] == 0), t0  # logits at t <= t0 never see codes at t0
+        assert diff[t0 + 1] > 0  # the next frame does
+        a2 = audio.clone()
+        a2[0, t0] += 1.0
+        diff = (prior(codes, a2) - base).abs().amax(dim=(2, 3))[0]
+        assert torch.all(diff[:t0] == 0) and diff[t0] > 0
+    # the receptive field: codes more than 16 frames back no longer matter
+    c3 = codes.clone()
+    c3[0, 5] = (c3[0, 5] + 1) % CFG.categories
+    diff = (prior(c3, audio) - base).abs().amax(dim=(2, 3))[0]
+    assert diff[5 + CFG.prior_receptive_field] > 0
+    assert torch.all(diff[6 + CFG.prior_receptive_field :] == 0)
+
+
+def test_prior_sampling_and_loss():
+    torch.manual_seed(4)
+    prior = AudioPrior(CFG).eval()
+    audio = torch.randn(20, CFG.audio_channels)
+    a = prior.sample(audio, seed=7)
+    assert a.shape == (20, CFG.heads) and a.dtype == torch.long
+    assert torch.equal(a, prior.sample(audio, seed=7))
+    assert not torch.equal(a, prior.sample(audio, seed=8))
+    greedy = prior.sample(audio, argmax=True)
+    assert torch.equal(greedy, prior.sample(audio, seed=99, temperature=0.0))
+    # the greedy codes are the argmax of the teacher-forced logits along themselves
+    logits = prior(greedy[None], audio[None])[0]
+    assert torch.equal(logits.argmax(-1), greedy)
+    # cross-entropy training lowers the loss
+    codes = torch.randint(0, CFG.categories, (2, 12, CFG.heads))
+    audio2 = torch.randn(2, 12, CFG.audio_channels)
+    prior.train()
+    opt = torch.optim.Adam(prior.parameters(), lr=3e-3)
+    first = None
+    for _ in range(15):
+        loss = prior.loss(codes, audio2)
+        assert loss.item() == pytest.approx(prior_loss(prior(codes, audio2), codes).item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < 0.8 * first
+    assert codes_to_onehot(codes, CFG).shape == (2, 12, CFG.heads, CFG.categories)
