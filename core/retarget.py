@@ -194,9 +194,20 @@ class Similarity:
     def to_template(self, points: np.ndarray) -> np.ndarray:
         return (self.scale * (points @ self.rotation.T) + self.translation).astype(np.float32)
 
+    @property
+    def linear(self) -> np.ndarray:
+        """The 3 x 3 map of offsets (row vectors) from the template frame to the character's."""
+        return (self.rotation / self.scale).astype(np.float32)
+
+    def is_identity(self, tol: float = 1e-6) -> bool:
+        return bool(np.abs(self.linear - np.eye(3)).max() <= tol)
+
     def offsets_to_character(self, offsets: np.ndarray) -> np.ndarray:
-        """Offsets in the template frame -> the character's frame (no translation)."""
-        return ((offsets @ self.rotation) / self.scale).astype(np.float32)
+        """Offsets in the template frame -> the character's frame (no translation). Skipped
+        when the character is in the template's frame (the bundled head): 1800 frames of
+        offsets are 27M numbers."""
+        offsets = np.asarray(offsets, np.float32)
+        return offsets if self.is_identity() else offsets @ self.linear
 
 
 def fit_similarity(source: np.ndarray, target: np.ndarray) -> Similarity:

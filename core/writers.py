@@ -225,7 +225,7 @@ def resample_frames(frames: np.ndarray, fps_in: float, fps_out: float) -> np.nda
         raise ValueError(f"frame rates must be positive, got {fps_in} -> {fps_out}")
     t_in = len(frames)
     if t_in == 0 or abs(fps_in - fps_out) < 1e-9:
-        return frames.copy()
+        return frames  # same rate: no copy of a (T, V, 3) array
     t_out = max(1, int(round(t_in * fps_out / fps_in)))
     pos = np.minimum(np.arange(t_out) * (fps_in / fps_out), t_in - 1)
     i0 = np.floor(pos).astype(np.int64)

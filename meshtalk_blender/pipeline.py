@@ -234,28 +234,33 @@ def derive(plan_: Plan, verts: np.ndarray, fps: float, say=lambda s: None) -> Re
         result.payload = {"weights": fit.weights, "names": template.arkit_names}
         return result
     face = target.face
-    char_offsets = face.similarity.offsets_to_character(offsets)  # (T, V, 3)
+    sim = face.similarity
     if mode == "SHAPE_KEYS":
         say("finding a compact shape-key basis")
-        basis = writers.compact_basis(char_offsets[:, face.present])
+        # PCA in the template's frame, then only the K keys are mapped to the character's
+        # frame (a linear map commutes with the basis); the tolerance follows the scale.
+        part = offsets if face.present.all() else offsets[:, face.present]
+        basis = writers.compact_basis(part, tolerance=writers.TOLERANCE * sim.scale)
         keys = np.zeros((len(basis.keys), template.n_vertices, 3), np.float32)
-        keys[:, face.present] = basis.keys
+        keys[:, face.present] = sim.offsets_to_character(basis.keys)
         result.payload = {"keys": keys, "values": basis.values, "basis": basis}
     else:
         say("writing the point cache")
-        write_cache(plan_.cache_path, target.rest, face.indices, char_offsets, plan_.frame_start)
+        write_cache(plan_.cache_path, target.rest, face, offsets, plan_.frame_start)
     return result
 
 
-def write_cache(path: Path, rest: np.ndarray, indices, offsets: np.ndarray, start: int) -> None:
-    """PC2 of the whole mesh: its rest positions with the face's offsets added, frame by frame
-    (streamed in blocks: a body mesh over a minute would otherwise be ~400 MB in memory)."""
-    present = indices >= 0
-    target = indices[present]
+def write_cache(path: Path, rest: np.ndarray, face, offsets: np.ndarray, start: int) -> None:
+    """PC2 of the whole mesh: its rest positions plus the face's offsets (template frame,
+    mapped to the character's), streamed in blocks: a body mesh over a minute would
+    otherwise be ~400 MB in memory."""
+    present = face.present
+    target = face.indices[present]
     with writers.PC2Writer(path, len(rest), len(offsets), start) as pc2:
         for s in range(0, len(offsets), 256):
-            block = np.broadcast_to(rest, (len(offsets[s : s + 256]), *rest.shape)).copy()
-            block[:, target] += offsets[s : s + 256][:, present]
+            part = face.similarity.offsets_to_character(offsets[s : s + 256][:, present])
+            block = np.broadcast_to(rest, (len(part), *rest.shape)).copy()
+            block[:, target] += part
             pc2.write(block)
 
 

@@ -167,3 +167,30 @@ def test_hm08_character_gets_its_face_animated(addon, network, speech, template,
         assert max_vertex_error(got, want) <= 1.05e-4
         other = np.setdiff1d(np.arange(len(rest)), face)
         np.testing.assert_array_equal(got[other], rest[other])  # the body does not move
+
+
+@pytest.mark.parametrize("mode", ["SHAPE_KEYS", "MESH_CACHE"])
+def test_turned_and_scaled_character_moves_in_its_own_frame(
+    addon, network, speech, template, tmp_path, mode
+):
+    """A character 1.2x the template's size, turned 30 degrees, elsewhere in space: its face
+    goes to the network in the template's frame and the motion comes back in its own."""
+    new_scene(30, strip_frame=1)
+    angle = np.radians(30)
+    rot = np.array(
+        [[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]],
+        np.float32,
+    )
+    shift = np.float32([0.4, -0.2, 1.1])
+    mesh = bpy.data.meshes.new("Big")
+    rest = 1.2 * template.vertices @ rot.T + shift
+    mesh.from_pydata(rest.tolist(), [], template.faces.tolist())
+    obj = bpy.data.objects.new("Big", mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    assert bpy.ops.meshtalk.generate(object_name="Big", mode=mode, cache_dir=str(tmp_path)) == {
+        "FINISHED"
+    }
+    verts = network.animate(speech, template.vertices, seed=0)
+    for i in (15, 70):
+        want = rest + 1.2 * (verts[i] - template.vertices) @ rot.T
+        assert max_vertex_error(evaluated(obj, 1 + i), want) <= 1.2e-4, i
