@@ -31,14 +31,13 @@ def speech():
     return load_audio(ext.SPEECH)
 
 
-def new_scene(fps: int = 30, strip_frame: int = 1):
-    """An empty file with the demo speech as a sound strip at `strip_frame`."""
+def new_scene(fps: int = 30, strip_frame: int = 1) -> dict:
+    """An empty file with the demo speech starting at `strip_frame` (a sound strip where this
+    Blender can make one); returns the extra generate() arguments."""
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = fps, 1.0
-    scene.frame_current = strip_frame
-    assert bpy.ops.meshtalk.load_audio(filepath=str(ext.SPEECH)) == {"FINISHED"}
-    return scene
+    return ext.speech_at(strip_frame)
 
 
 def evaluated(obj, frame: int) -> np.ndarray:
@@ -56,11 +55,12 @@ def max_vertex_error(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.parametrize("fps", [24, 30, 60])
 def test_shape_keys_rebuild_every_frame_within_0_1_mm(addon, network, speech, template, fps):
-    scene = new_scene(fps, strip_frame=10)
+    src = new_scene(fps, strip_frame=10)
+    scene = bpy.context.scene
     assert bpy.ops.meshtalk.add_head() == {"FINISHED"}
     head = bpy.context.active_object
     result = bpy.ops.meshtalk.generate(
-        object_name=head.name, mode="SHAPE_KEYS", seed=3, frame_offset=2
+        object_name=head.name, mode="SHAPE_KEYS", seed=3, frame_offset=2, **src
     )
     assert result == {"FINISHED"}
     expected = resample_frames(network.animate(speech, template.vertices, seed=3), 30, fps)
@@ -75,10 +75,10 @@ def test_shape_keys_rebuild_every_frame_within_0_1_mm(addon, network, speech, te
 
 
 def test_shape_keys_survive_save_and_reload(addon, network, speech, template, tmp_path):
-    new_scene(30, strip_frame=1)
+    src = new_scene(30, strip_frame=1)
     bpy.ops.meshtalk.add_head()
     head = bpy.context.active_object
-    bpy.ops.meshtalk.generate(object_name=head.name, mode="SHAPE_KEYS")
+    bpy.ops.meshtalk.generate(object_name=head.name, mode="SHAPE_KEYS", **src)
     before = evaluated(head, 40)
     path = tmp_path / "saved.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(path))
@@ -90,11 +90,12 @@ def test_shape_keys_survive_save_and_reload(addon, network, speech, template, tm
 
 
 def test_mesh_cache_plays_the_pc2_from_the_strip_start(addon, network, speech, template, tmp_path):
-    scene = new_scene(25, strip_frame=20)
+    src = new_scene(25, strip_frame=20)
+    scene = bpy.context.scene
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.blend"))  # cache goes beside it
     bpy.ops.meshtalk.add_head()
     head = bpy.context.active_object
-    assert bpy.ops.meshtalk.generate(object_name=head.name, mode="MESH_CACHE", seed=1) == {
+    assert bpy.ops.meshtalk.generate(object_name=head.name, mode="MESH_CACHE", seed=1, **src) == {
         "FINISHED"
     }
     mod = head.modifiers["MeshTalk Cache"]
@@ -111,13 +112,15 @@ def test_mesh_cache_plays_the_pc2_from_the_strip_start(addon, network, speech, t
 
 
 def test_arkit_mode_keys_the_characters_own_keys(addon, network, speech, template):
-    new_scene(30, strip_frame=5)
+    src = new_scene(30, strip_frame=5)
     bpy.ops.meshtalk.add_head(arkit_keys=True)
     head = bpy.context.active_object
     # respelled like other rigs do: the add-on must still find them
     head.data.shape_keys.key_blocks["eyeBlinkLeft"].name = "eyeBlink_L"
     head.data.shape_keys.key_blocks["jawOpen"].name = "Jaw_Open"
-    assert bpy.ops.meshtalk.generate(object_name=head.name, mode="ARKIT", seed=2) == {"FINISHED"}
+    assert bpy.ops.meshtalk.generate(object_name=head.name, mode="ARKIT", seed=2, **src) == {
+        "FINISHED"
+    }
     verts = network.animate(speech, template.vertices, seed=2)
     weights = fit_arkit_weights(verts - template.vertices, template.arkit_deltas).weights
     expected = template.pose(weights)
@@ -154,9 +157,9 @@ def _hm08_body(template, n_vertices: int):
 
 @pytest.mark.parametrize("n_vertices", [15300, 13380])
 def test_hm08_character_gets_its_face_animated(addon, network, speech, template, n_vertices):
-    new_scene(30, strip_frame=1)
+    src = new_scene(30, strip_frame=1)
     body, rest = _hm08_body(template, n_vertices)
-    assert bpy.ops.meshtalk.generate(object_name="Body", mode="SHAPE_KEYS") == {"FINISHED"}
+    assert bpy.ops.meshtalk.generate(object_name="Body", mode="SHAPE_KEYS", **src) == {"FINISHED"}
     verts = network.animate(speech, template.vertices, seed=0)  # its face is the template's
     present = template.source_index < n_vertices
     face = template.source_index[present]
@@ -175,7 +178,7 @@ def test_turned_and_scaled_character_moves_in_its_own_frame(
 ):
     """A character 1.2x the template's size, turned 30 degrees, elsewhere in space: its face
     goes to the network in the template's frame and the motion comes back in its own."""
-    new_scene(30, strip_frame=1)
+    src = new_scene(30, strip_frame=1)
     angle = np.radians(30)
     rot = np.array(
         [[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]],
@@ -187,9 +190,8 @@ def test_turned_and_scaled_character_moves_in_its_own_frame(
     mesh.from_pydata(rest.tolist(), [], template.faces.tolist())
     obj = bpy.data.objects.new("Big", mesh)
     bpy.context.scene.collection.objects.link(obj)
-    assert bpy.ops.meshtalk.generate(object_name="Big", mode=mode, cache_dir=str(tmp_path)) == {
-        "FINISHED"
-    }
+    result = bpy.ops.meshtalk.generate(object_name="Big", mode=mode, cache_dir=str(tmp_path), **src)
+    assert result == {"FINISHED"}
     verts = network.animate(speech, template.vertices, seed=0)
     for i in (15, 70):
         want = rest + 1.2 * (verts[i] - template.vertices) @ rot.T

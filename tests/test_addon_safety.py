@@ -16,16 +16,23 @@ def addon():
     return ext.install()
 
 
+SRC: dict = {}  # how the speech reaches generate(): a strip, or audio_path without Audaspace
+
+
 def new_scene_with_head(arkit_keys: bool = False, strip: bool = True):
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.context.scene.render.fps = 30
+    SRC.clear()
     if strip:
-        bpy.ops.meshtalk.load_audio(filepath=str(ext.SPEECH))
+        SRC.update(ext.speech_at(1))
     bpy.ops.meshtalk.add_head(arkit_keys=arkit_keys)
     return bpy.context.active_object
 
 
 def generate(**kwargs) -> set[str]:
+    """The operator, with the scene's speech unless the call names its own audio."""
+    if not {"audio_path", "strip_name"} & kwargs.keys():
+        kwargs = {**SRC, **kwargs}
     return bpy.ops.meshtalk.generate(**kwargs)
 
 
@@ -132,7 +139,7 @@ def test_clear_errors(addon, tmp_path):
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
     assert "Cannot read the audio file" in _error(object_name=head.name, audio_path=str(junk))
-    bpy.ops.meshtalk.load_audio(filepath=str(ext.SPEECH))
+    SRC.update(ext.speech_at(1))
     assert "No object named 'Ghost'" in _error(object_name="Ghost")
     bpy.ops.mesh.primitive_cube_add()
     msg = _error(object_name="Cube")
@@ -159,7 +166,6 @@ def test_linked_object_is_refused(addon, tmp_path):
     library = tmp_path / "library.blend"
     bpy.data.libraries.write(str(library), {head})
     bpy.ops.wm.read_homefile(use_empty=True)
-    bpy.ops.meshtalk.load_audio(filepath=str(ext.SPEECH))
     with bpy.data.libraries.load(str(library), link=True) as (src, dst):
         dst.objects = ["MeshTalk Head"]
     linked = dst.objects[0]

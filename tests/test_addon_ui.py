@@ -19,11 +19,12 @@ def addon():
 
 
 def _scene():
+    """The head and the speech; returns (head, the pipeline's audio arguments)."""
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.context.scene.render.fps = 30
-    bpy.ops.meshtalk.load_audio(filepath=str(ext.SPEECH))
+    src = ext.speech_at(1)
     bpy.ops.meshtalk.add_head()
-    return bpy.context.active_object
+    return bpy.context.active_object, src
 
 
 def _wait(job, timeout: float = 120.0) -> None:
@@ -34,9 +35,9 @@ def _wait(job, timeout: float = 120.0) -> None:
 
 
 def test_background_job_matches_the_synchronous_run(addon):
-    head = _scene()
+    head, src = _scene()
     pipeline, generate = addon.pipeline, addon.operators.generate
-    request = pipeline.Request(object_name=head.name, mode="SHAPE_KEYS", seed=5)
+    request = pipeline.Request(object_name=head.name, mode="SHAPE_KEYS", seed=5, **src)
     plan = pipeline.plan(bpy.context, request)
     seen = []
     job = generate._Job(plan).start()
@@ -53,9 +54,9 @@ def test_background_job_matches_the_synchronous_run(addon):
 
 
 def test_cancel_stops_the_job_and_writes_nothing(addon):
-    head = _scene()
+    head, src = _scene()
     pipeline, generate = addon.pipeline, addon.operators.generate
-    plan = pipeline.plan(bpy.context, pipeline.Request(object_name=head.name))
+    plan = pipeline.plan(bpy.context, pipeline.Request(object_name=head.name, **src))
     job = generate._Job(plan)
     job.cancel.set()  # Esc pressed before the first chunk is done
     job.start()
@@ -64,8 +65,9 @@ def test_cancel_stops_the_job_and_writes_nothing(addon):
     assert head.data.shape_keys is None
 
 
+@ext.needs_strips
 def test_panel_hints(addon):
-    head = _scene()
+    head, _ = _scene()
     state = addon.panels.panel_state(bpy.context)
     assert ("CHECKMARK", "template topology") in state
     assert ("SOUND", "speech from frame 1") in state
