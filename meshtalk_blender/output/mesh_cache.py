@@ -37,8 +37,10 @@ def cache_file(folder: Path, obj: bpy.types.Object) -> Path:
 
 def attach(obj: bpy.types.Object, path: Path, frame_start: int) -> bpy.types.Modifier:
     """The Mesh Cache modifier (first in the stack, FRAME mode) playing `path` from
-    `frame_start`. INTEGRATE mode adds the cache's motion to whatever the mesh already does
-    (the animator's shape keys keep working)."""
+    `frame_start`. OVERWRITE mode: the cache holds whole meshes, and Blender's INTEGRATE mode
+    re-derives the motion through per-face frames, which distorted the face by ~1 cm when
+    shape keys were active; combining with the animator's keys is what the Shape Keys mode
+    is for."""
     mod = obj.modifiers.get(MODIFIER_NAME)
     if mod is None or mod.type != "MESH_CACHE":
         mod = obj.modifiers.new(MODIFIER_NAME, "MESH_CACHE")
@@ -48,7 +50,7 @@ def attach(obj: bpy.types.Object, path: Path, frame_start: int) -> bpy.types.Mod
     mod.play_mode = "SCENE"
     mod.frame_start = float(frame_start)
     mod.frame_scale = 1.0
-    mod.deform_mode = "INTEGRATE"
+    mod.deform_mode = "OVERWRITE"
     mod.interpolation = "LINEAR"
     mod.forward_axis = "POS_Y"
     mod.up_axis = "POS_Z"
