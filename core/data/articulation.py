@@ -14,7 +14,7 @@ own deformation-transferred units. See docs/FACE_MOTION.md for the table and the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
 import numpy as np
@@ -34,6 +34,8 @@ SEALED_MAX_APERTURE = -0.1 * MM  # every rim column at or below this on P/B/M: t
 CLOSED_MIDLINE_APERTURE = -0.8 * MM  # what full "close" aims for at the midline: lips pressed
 TUCK_CONTACT = 1.0 * MM  # F/V: lower lip this far from the upper incisors' surface
 TUCK_JAW = 1.5 * MM  # jaw opening at which the F/V lip tuck is calibrated
+TUCK_UPPER_LIP = 0.25  # mouthUpperUp on F/V: the upper lip lifts off the incisors' contact
+TUCK_REACHED = 2.0 * MM  # F/V frames farther than this from the teeth get the contact solve
 REACH = 0.6  # s: dominance is negligible (< e^-6) farther than this from a segment
 PRIOR_DOMINANCE = 1e-3  # a faint pull to rest, so the blend is defined everywhere
 # Decay rates (1/s) before (anticipation) and after (carry-over) each segment, per parameter.
@@ -135,6 +137,7 @@ _CLASS_OF = {
     "UW": "round", "UH": "round", "AO": "round", "OW": "round", "ER": "round",
 }  # fmt: skip
 BILABIAL_PHONES = frozenset(("P", "B", "M"))
+LABIODENTAL_PHONES = frozenset(("F", "V"))
 
 
 @dataclass(frozen=True)
@@ -204,15 +207,19 @@ class MouthGeometry:
         c = vertices[..., self.corners, :]
         return np.linalg.norm(c[..., 0, :] - c[..., 1, :], axis=-1)
 
+    def teeth_points(self, vertices: np.ndarray) -> np.ndarray:
+        """Points on the front upper teeth's surface: (..., V, 3) -> (..., S, 3). Bilinear in
+        the quads, hence linear in the vertices (and in the ARKit weights)."""
+        q = vertices[..., self.upper_teeth_faces, :]  # (..., F, 4, 3)
+        g = np.linspace(0.0, 1.0, 5)
+        u, v = (a.ravel()[:, None] for a in np.meshgrid(g, g))
+        c = [q[..., None, k, :] for k in range(4)]  # (..., F, 1, 3)
+        pts = (1 - u) * (1 - v) * c[0] + u * (1 - v) * c[1] + u * v * c[2] + (1 - u) * v * c[3]
+        return pts.reshape(*pts.shape[:-3], -1, 3)
+
     def teeth_distance(self, vertices: np.ndarray) -> float:
         """Smallest distance (m) from the lower lip's middle to the upper incisors' surface."""
-        q = vertices[self.upper_teeth_faces]  # (F, 4, 3)
-        g = np.linspace(0.0, 1.0, 6)
-        u, v = (a.ravel()[None, :, None] for a in np.meshgrid(g, g))
-        pts = (1 - u) * (1 - v) * q[:, None, 0] + u * (1 - v) * q[:, None, 1]
-        pts = (pts + u * v * q[:, None, 2] + (1 - u) * v * q[:, None, 3]).reshape(-1, 3)
-        lip = vertices[self.lower_lip_front]
-        return float(np.sqrt(((lip[:, None] - pts[None]) ** 2).sum(-1).min()))
+        return _min_distance(vertices[self.lower_lip_front], self.teeth_points(vertices))
 
 
 def _adjacency(faces: np.ndarray, n: int) -> tuple[list[set[int]], list[set[int]]]:
@@ -256,11 +263,21 @@ def _rim(template, nbrs, faces_of, start: int, half_width: float) -> np.ndarray:
 
 
 def _upper_teeth_faces(template: Template) -> np.ndarray:
-    """Teeth faces the jaw does not move (the upper incisors and their neighbours)."""
+    """Front teeth faces the jaw does not move (the upper incisors, |x| < 12 mm)."""
     teeth = template.part_names.index("teeth")
     jaw = np.linalg.norm(template.unit("jawOpen"), axis=1) > 1e-6
     f = template.faces[template.face_part == teeth]
-    return f[~jaw[f].any(axis=1)]
+    f = f[~jaw[f].any(axis=1)]
+    return f[np.abs(template.vertices[f, 0].mean(axis=1)) < 0.012]
+
+
+def _min_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest distance between point sets (..., A, 3) and (..., B, 3) -> (...)."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    d2 = (a * a).sum(-1)[..., :, None] + (b * b).sum(-1)[..., None, :]
+    d2 = d2 - 2.0 * (a @ np.swapaxes(b, -1, -2))
+    return np.sqrt(np.clip(d2.min(axis=(-1, -2)), 0.0, None))
 
 
 @dataclass(frozen=True)
@@ -275,12 +292,23 @@ class FaceCalibration:
     width_slope: np.ndarray  # (52,) m of mouth width per unit weight
     tuck_recipe: np.ndarray  # (52,) weights of full F/V lip tuck
     teeth_distance_tuck: float  # m, lip-to-incisor distance reached by the recipe
+    lip0: np.ndarray  # (K, 3) lower lip's middle at rest
+    lip_slope: np.ndarray  # (52, K, 3)
+    teeth0: np.ndarray  # (S, 3) points on the upper incisors at rest
+    teeth_slope: np.ndarray  # (52, S, 3)
 
     def index(self, name: str) -> int:
         return self.names.index(name)
 
     def apertures(self, weights: np.ndarray) -> np.ndarray:
         return self.aperture0 + np.asarray(weights) @ self.aperture_slope
+
+    def teeth_distance(self, weights: np.ndarray) -> np.ndarray:
+        """Lower lip to upper incisors (m) for weights (..., 52) -> (...)."""
+        w = np.asarray(weights)
+        lip = self.lip0 + np.tensordot(w, self.lip_slope, 1)
+        teeth = self.teeth0 + np.tensordot(w, self.teeth_slope, 1)
+        return _min_distance(lip, teeth)
 
 
 def calibrate(
@@ -295,32 +323,38 @@ def calibrate(
     ap0 = geo.apertures(vertices)
     slope = geo.apertures(vertices + deltas) - ap0
     width_slope = geo.width(vertices + deltas) - geo.width(vertices)
-    # F/V: at the labiodental jaw opening, raise the upper lip a little and roll the lower lip
-    # in until it rests TUCK_CONTACT from the incisors (searched on the mesh, not guessed).
-    base = np.zeros(len(names))
-    jaw = names.index("jawOpen")
-    base[jaw] = TUCK_JAW / slope[jaw, geo.midline]
-    for side in ("Left", "Right"):
-        base[names.index("mouthUpperUp" + side)] = 0.25
-    roll = names.index("mouthRollLower")
-    best = (np.inf, 0.0, 0.0)
-    for r in np.linspace(0.2, 1.0, 33):
-        w = base.copy()
-        w[roll] = r
-        d = geo.teeth_distance(vertices + np.tensordot(w, deltas, 1))
-        best = min(best, (abs(d - TUCK_CONTACT), r, d))
-    recipe = np.zeros(len(names))
-    recipe[roll] = best[1]
-    recipe[names.index("mouthUpperUpLeft")] = recipe[names.index("mouthUpperUpRight")] = 0.25
-    return FaceCalibration(
+    lip0 = vertices[geo.lower_lip_front].astype(np.float64)
+    teeth0 = geo.teeth_points(vertices).astype(np.float64)
+    cal = FaceCalibration(
         names=names,
         aperture0=ap0.astype(np.float64),
         aperture_slope=slope.astype(np.float64),
         midline=geo.midline,
         width_slope=width_slope.astype(np.float64),
-        tuck_recipe=recipe,
-        teeth_distance_tuck=float(best[2]),
+        tuck_recipe=np.zeros(len(names)),
+        teeth_distance_tuck=np.nan,
+        lip0=lip0,
+        lip_slope=deltas[:, geo.lower_lip_front].astype(np.float64),
+        teeth0=teeth0,
+        teeth_slope=geo.teeth_points(vertices + deltas) - teeth0,
     )
+    # F/V: at the labiodental jaw opening, raise the upper lip a little and roll the lower lip
+    # in until it rests TUCK_CONTACT from the incisors (searched on the mesh, not guessed).
+    base = np.zeros(len(names))
+    jaw = names.index("jawOpen")
+    base[jaw] = TUCK_JAW / slope[jaw, geo.midline]
+    up = [names.index("mouthUpperUp" + side) for side in ("Left", "Right")]
+    base[up] = TUCK_UPPER_LIP
+    roll = names.index("mouthRollLower")
+    grid = np.linspace(0.2, 1.0, 33)
+    trial = np.repeat(base[None], len(grid), axis=0)
+    trial[:, roll] = grid
+    dist = cal.teeth_distance(trial)
+    k = int(np.argmin(np.abs(dist - TUCK_CONTACT)))
+    recipe = np.zeros(len(names))
+    recipe[roll] = grid[k]
+    recipe[up] = TUCK_UPPER_LIP
+    return replace(cal, tuck_recipe=recipe, teeth_distance_tuck=float(dist[k]))
 
 
 @lru_cache(maxsize=1)
@@ -438,12 +472,14 @@ def rest_weights(
     return w
 
 
-def bilabial_frames(phones: Sequence[Phone], n_frames: int, fps: float) -> np.ndarray:
-    """Frames during P/B/M (sampled inside [start, end], plus the frame nearest the middle so
-    that a phone shorter than a frame still gets one)."""
+def phone_frames(
+    phones: Sequence[Phone], n_frames: int, fps: float, symbols: frozenset[str]
+) -> np.ndarray:
+    """Frames during phones in `symbols` (sampled inside [start, end], plus the frame nearest
+    the middle so that a phone shorter than a frame still gets one)."""
     mask = np.zeros(n_frames, bool)
     for ph in phones:
-        if ph.symbol.rstrip("012").upper() not in BILABIAL_PHONES:
+        if ph.symbol.rstrip("012").upper() not in symbols:
             continue
         a, b = int(np.ceil(ph.start * fps - 1e-9)), int(np.floor(ph.end * fps + 1e-9))
         mask[max(a, 0) : min(b, n_frames - 1) + 1] = True
@@ -503,7 +539,10 @@ def articulate(
     w += rest_weights(style, cal.names)
     w = np.clip(w, 0.0, 1.0)
     w[:, idx("mouthClose")] = _closure(w, close, tuck, cal)
-    hard = bilabial_frames(phones, n, fps)
+    fv = phone_frames(phones, n, fps, LABIODENTAL_PHONES)
+    if fv.any():
+        w[fv] = _tuck_contact(w[fv], cal)
+    hard = phone_frames(phones, n, fps, BILABIAL_PHONES)
     w[hard, idx("mouthClose")] = _seal(w[hard], cal)
     return np.clip(w, 0.0, 1.0).astype(np.float32)
 
@@ -542,3 +581,25 @@ def _seal(w: np.ndarray, cal: FaceCalibration) -> np.ndarray:
     slope = cal.aperture_slope[ic]  # negative: mouthClose closes every column
     extra = np.max((ap - SEALED_MAX_APERTURE) / -slope, axis=1)
     return np.clip(w[:, ic] + np.clip(extra, 0, None), 0.0, 1.0)
+
+
+def _tuck_contact(w: np.ndarray, cal: FaceCalibration) -> np.ndarray:
+    """The F/V constraint: where the blend left the lower lip off the incisors (rounding from
+    a neighbour pushes it forward), search the lip roll, and if needed less rounding, for
+    the pose nearest TUCK_CONTACT without passing into the teeth."""
+    w = w.copy()
+    far = cal.teeth_distance(w) > TUCK_REACHED
+    roll = cal.index("mouthRollLower")
+    forward = [cal.index(k) for k in ("mouthPucker", "mouthFunnel", "mouthLowerDownLeft",
+                                      "mouthLowerDownRight")]  # fmt: skip
+    rolls, keeps = np.meshgrid(np.linspace(0.0, 1.0, 21), (1.0, 0.6, 0.3, 0.0))
+    rolls, keeps = rolls.ravel(), keeps.ravel()
+    for i in np.flatnonzero(far):
+        trial = np.repeat(w[i][None], len(rolls), axis=0)
+        trial[:, roll] = np.maximum(trial[:, roll], rolls)
+        trial[:, forward] *= keeps[:, None]
+        d = cal.teeth_distance(trial)
+        cost = np.abs(d - TUCK_CONTACT) + 10.0 * np.clip(0.5 * TUCK_CONTACT - d, 0, None)
+        cost += 0.3 * MM * (1.0 - keeps) + 0.1 * MM * rolls  # prefer the smallest change
+        w[i] = trial[int(np.argmin(cost))]
+    return w

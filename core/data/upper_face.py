@@ -70,21 +70,35 @@ def _names() -> tuple[str, ...]:
     return load_template().arkit_names
 
 
-@lru_cache(maxsize=1)
-def blink_closure_weight() -> float:
-    """eyeBlink weight at which the template's lids meet at the pupil (both eyes).
+def blink_closure_weight(
+    vertices: np.ndarray | None = None, deltas: np.ndarray | None = None
+) -> float:
+    """eyeBlink weight at which the lids meet at the pupil (mean of both eyes), on the template
+    or on a face given by its vertices and (52, V, 3) unit deltas.
 
     Why not 1: the faceunits blink over-closes (the upper lid passes the lower by ~2 mm at 1);
     a corpus full of over-closed lids would teach that."""
+    if vertices is None and deltas is None:
+        return _template_closure_weight()
     t = load_template()
+    vertices = t.vertices if vertices is None else np.asarray(vertices)
+    deltas = t.arkit_deltas if deltas is None else np.asarray(deltas)
     grid = np.linspace(0.0, 1.0, 201)
     out = []
     for side in ("left", "right"):
-        unit = t.unit("eyeBlink" + side.title())
-        gaps = eyelid_gap(t.vertices[None] + grid[:, None, None] * unit[None], t, side)
-        k = int(np.flatnonzero(gaps <= 0)[0])  # first weight where the lids touch
+        unit = deltas[t.arkit_names.index("eyeBlink" + side.title())]
+        gaps = eyelid_gap(vertices[None] + grid[:, None, None] * unit[None], t, side)
+        shut = np.flatnonzero(gaps <= 0)
+        if len(shut) == 0 or shut[0] == 0:
+            raise ValueError(f"the {side} eyelids never meet between weights 0 and 1")
+        k = int(shut[0])  # first weight where the lids touch: interpolate the crossing
         out.append(grid[k - 1] + (grid[k] - grid[k - 1]) * gaps[k - 1] / (gaps[k - 1] - gaps[k]))
     return float(np.mean(out))
+
+
+@lru_cache(maxsize=1)
+def _template_closure_weight() -> float:
+    return blink_closure_weight(load_template().vertices)
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -262,7 +276,7 @@ def upper_face(
 
     `pitch` (Hz, 0/NaN unvoiced) and `energy` are optional per-frame prosody: their accents
     trigger brow raises. `closure_weight`: eyeBlink weight that closes the eye on the face in
-    use (default: measured on the template)."""
+    use (`blink_closure_weight(vertices, deltas)`; default: measured on the template)."""
     for name, track in (("pitch", pitch), ("energy", energy)):
         if track is not None and len(track) != n_frames:
             raise ValueError(f"{name} has {len(track)} frames, expected {n_frames}")
