@@ -41,7 +41,11 @@ PRIOR_DOMINANCE = 1e-3  # a faint pull to rest, so the blend is defined everywhe
 # Decay rates (1/s) before (anticipation) and after (carry-over) each segment, per parameter.
 # Lip shape anticipates far (rounding starts up to ~200 ms early); closures are local.
 THETA_BEFORE = np.array([20.0, 18.0, 10.0, 9.0, 9.0, 22.0, 22.0, 25.0])
-THETA_AFTER = np.array([16.0, 18.0, 16.0, 16.0, 16.0, 35.0, 30.0, 25.0])
+THETA_AFTER = np.array([16.0, 18.0, 16.0, 16.0, 16.0, 45.0, 30.0, 25.0])
+# Share of the speaker's lead by which each parameter's plateau moves ahead of the sound. Lip
+# contact (close, tuck) is what makes the sound, so its plateau stays on the acoustics; its
+# approach still starts early through the anticipatory decay.
+LEAD_SHARE = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0])
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,8 @@ _CLASS_ALPHA = {
     "silence": (0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4),
     "vowel": (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.6),
     "round": (1.0, 1.0, 1.0, 1.6, 1.6, 1.0, 1.0, 0.6),
-    "bilabial": (0.35, 0.5, 0.25, 0.3, 0.6, 2.0, 2.0, 2.0),
-    "labiodental": (0.9, 0.8, 0.3, 0.8, 0.8, 2.0, 5.0, 2.0),
+    "bilabial": (0.35, 0.5, 0.25, 0.3, 0.6, 1.5, 2.0, 2.0),
+    "labiodental": (0.9, 2.0, 0.3, 2.5, 2.5, 2.0, 2.0, 2.0),
     "dental": (0.8, 0.4, 0.3, 0.3, 0.3, 2.0, 2.0, 3.0),
     "sibilant": (1.5, 0.5, 0.5, 0.3, 0.3, 2.0, 2.0, 2.0),
     "postalveolar": (1.0, 0.5, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0),
@@ -437,9 +441,9 @@ def blend_parameters(phones: Sequence[Phone], times: np.ndarray, style: SpeakerS
     th_b = THETA_BEFORE / style.coarticulation
     th_a = THETA_AFTER / style.coarticulation
     for start, end, target, alpha in _segments(phones):
-        s = start - style.lead
-        e = max(end - 0.5 * style.lead, s)
-        lo, hi = np.searchsorted(times, (s - REACH, e + REACH))
+        s = start - style.lead * LEAD_SHARE  # (P,) per parameter
+        e = np.maximum(end - 0.5 * style.lead * LEAD_SHARE, s)
+        lo, hi = np.searchsorted(times, (s.min() - REACH, e.max() + REACH))
         if hi <= lo:
             continue
         t = times[lo:hi, None]
