@@ -305,8 +305,8 @@ class AudioPrior(nn.Module):
             logits = self(codes[:, lo : t + 1], audio[None, lo : t + 1])[0, -1]
             if greedy:
                 codes[0, t] = logits.argmax(-1)
-            else:
-                codes[0, t] = (logits / temperature + noise[t]).argmax(-1)
+            else:  # = a sample of softmax(logits / temperature): the Gumbel-max trick
+                codes[0, t] = (logits + temperature * noise[t]).argmax(-1)
         return codes[0]
 
 

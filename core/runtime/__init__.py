@@ -95,8 +95,9 @@ class Animator:
         template = self._template(template_vertices)
         audio = self._audio(audio16k, sample_rate)
         out = np.empty((n_video_frames(len(audio), self.config), self.n_vertices, 3), np.float32)
+        rows = self.decoder.output_basis(self.lips_mask if lips_only else None, template)
         for start, coeffs, _ in self._stream(audio, template, seed, temperature, chunk_frames):
-            out[start : start + len(coeffs)] = self._vertices(coeffs, template, lips_only)
+            self.decoder.apply_basis(coeffs, rows, out[start : start + len(coeffs)])
         return out
 
     def iter_animate(
@@ -114,8 +115,9 @@ class Animator:
         `chunk_frames` frames: bounded memory for writers that stream (PC2, shape keys)."""
         template = self._template(template_vertices)
         audio = self._audio(audio16k, sample_rate)
+        rows = self.decoder.output_basis(self.lips_mask if lips_only else None, template)
         for start, coeffs, _ in self._stream(audio, template, seed, temperature, chunk_frames):
-            yield start, self._vertices(coeffs, template, lips_only)
+            yield start, self.decoder.apply_basis(coeffs, rows)
 
     def coefficients(
         self,
@@ -231,11 +233,6 @@ class Animator:
             codes = self.prior.sample(audio_feats, prior_state, noise, temperature)
             coeffs, decoder_state = self.decoder.coefficients(codes, ident, decoder_state)
             yield start, coeffs, codes
-
-    def _vertices(self, coeffs: np.ndarray, template: np.ndarray, lips_only: bool) -> np.ndarray:
-        out = self.decoder.offsets(coeffs, self.lips_mask if lips_only else None)
-        out += template
-        return out
 
 
 def _interpolate(feats: np.ndarray, i0: np.ndarray, i1: np.ndarray, w: np.ndarray) -> np.ndarray:
