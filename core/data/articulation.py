@@ -160,8 +160,10 @@ class SpeakerStyle:
 
     @classmethod
     def sample(cls, rng: np.random.Generator | int) -> SpeakerStyle:
-        """A random plausible speaker (seeded)."""
-        rng = np.random.default_rng(rng)
+        """A random plausible speaker (seeded). An int seed gets its own stream (0x57E1), so
+        the same speaker seed used for the other per-speaker traits draws independent values."""
+        if not isinstance(rng, np.random.Generator):
+            rng = np.random.default_rng(np.random.SeedSequence(rng, spawn_key=(0x57E1,)))
         return cls(
             amplitude=float(rng.uniform(0.8, 1.2)),
             jaw_scale=float(rng.uniform(0.75, 1.25)),

@@ -49,8 +49,10 @@ class UpperFaceHabits:
 
     @classmethod
     def sample(cls, rng: np.random.Generator | int) -> UpperFaceHabits:
-        """A random plausible speaker (seeded)."""
-        rng = np.random.default_rng(rng)
+        """A random plausible speaker (seeded). An int seed gets its own stream (0xB120), so
+        the same speaker seed used for the other per-speaker traits draws independent values."""
+        if not isinstance(rng, np.random.Generator):
+            rng = np.random.default_rng(np.random.SeedSequence(rng, spawn_key=(0xB120,)))
         return cls(
             blink_rate=float(np.exp(rng.uniform(np.log(9.0), np.log(22.0)))),
             blink_regularity=float(rng.uniform(1.5, 4.0)),
