@@ -24,7 +24,8 @@ def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray], compress: bool 
     with zipfile.ZipFile(tmp, "w", compression=method) as zf:
         for name in sorted(arrays):
             buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            array = np.asarray(arrays[name])  # not ascontiguousarray: it turns 0-d into 1-d
+            np.lib.format.write_array(buf, np.require(array, requirements="C"), allow_pickle=False)
             info = zipfile.ZipInfo(name + ".npy", date_time=_EPOCH)
             info.compress_type = method
             info.external_attr = 0o644 << 16

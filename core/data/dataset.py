@@ -1,0 +1,96 @@
+"""PyTorch access to the corpus: aligned (log-mel, vertices, template) windows.
+
+Vertices are rebuilt on the fly from the stored ARKit weights and the sequence's face
+(identity vertices + weights @ identity-transferred unit deltas), so the corpus stays small.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..audio import log_mel
+from ..config import ModelConfig
+from .build import load_manifest
+from .corpus import Sequence_, read_shard, shard_path
+from .faces import FaceCache
+
+MARGIN_S = 1.0  # audio around a window: covers the encoder's 0.5 s context either side
+
+
+def load_split(root: Path, split: str) -> list[Sequence_]:
+    """Every sequence of one split, in shard order."""
+    manifest = load_manifest(root)
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"unknown split {split!r}")
+    out = []
+    for shard in sorted(int(k) for k in manifest["shards"]):
+        out += [s for s in read_shard(shard_path(root, shard)) if s.job.split == split]
+    if not out:
+        raise ValueError(f"{root} has no {split} sequences")
+    return out
+
+
+def audio_window(seq: Sequence_, t0: int, n: int, fps: float, sr: int) -> np.ndarray:
+    """Audio of frames [t0, t0 + n) with MARGIN_S either side (silence past the ends)."""
+    a = int(round((t0 / fps - MARGIN_S) * sr))
+    b = int(round(((t0 + n) / fps + MARGIN_S) * sr))
+    pcm = seq.audio[max(a, 0) : max(b, 0)].astype(np.float32) / 32768.0
+    return np.pad(pcm, (max(-a, 0), (b - a) - len(pcm) - max(-a, 0)))
+
+
+class Windows(Dataset):
+    """Random windows of `frames` video frames from one split.
+
+    Item i is a pure function of (seed, epoch, i). Returns mel (N, n_mels) for the window plus
+    MARGIN_S either side, `start` (the window's first frame within that mel, in video frames),
+    vertices (frames, V, 3), template (V, 3) (the sequence's neutral face) and the index of the
+    sequence (so a batch can pair audio and expression of different sequences)."""
+
+    def __init__(
+        self, root: Path, split: str, frames: int, cfg: ModelConfig, length: int, seed: int = 0
+    ) -> None:
+        self.sequences = [s for s in load_split(Path(root), split) if len(s.weights) >= frames]
+        if not self.sequences:
+            raise ValueError(f"no {split} sequence has {frames} frames")
+        self.frames, self.cfg, self.length, self.seed = frames, cfg, length, seed
+        self.epoch = 0
+        sizes = np.array([len(s.weights) - frames + 1 for s in self.sequences], np.float64)
+        self.p = sizes / sizes.sum()  # every window equally likely
+        self.faces = FaceCache()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        return self._window(rng, int(rng.choice(len(self.sequences), p=self.p)))
+
+    def pair(self, i: int) -> list[dict[str, torch.Tensor]]:
+        """Two windows of different sequences (other voice when there is one): the
+        cross-modality loss decodes each one's audio with the other's expression."""
+        rng = np.random.default_rng([self.seed, self.epoch, i, 1])
+        a = int(rng.choice(len(self.sequences), p=self.p))
+        voice = self.sequences[a].job.voice
+        others = self.p * np.array([s.job.voice != voice for s in self.sequences])
+        if others.sum() == 0:
+            others = self.p * (np.arange(len(self.sequences)) != a)
+        b = int(rng.choice(len(self.sequences), p=others / others.sum()))
+        return [self._window(rng, a), self._window(rng, b)]
+
+    def _window(self, rng: np.random.Generator, k: int) -> dict[str, torch.Tensor]:
+        seq = self.sequences[k]
+        t0 = int(rng.integers(len(seq.weights) - self.frames + 1))
+        cfg = self.cfg
+        audio = audio_window(seq, t0, self.frames, cfg.fps, cfg.sample_rate)
+        rest, _ = self.faces.get(seq.identity)
+        return {
+            "mel": torch.from_numpy(log_mel(audio, cfg)),
+            "start": torch.tensor(int(round(MARGIN_S * cfg.fps))),
+            "vertices": torch.from_numpy(self.faces.vertices(seq, t0, t0 + self.frames)),
+            "template": torch.from_numpy(rest.astype(np.float32)),
+            "sequence": torch.tensor(k),
+        }
