@@ -35,7 +35,7 @@ CLOSED_MIDLINE_APERTURE = -0.8 * MM  # what full "close" aims for at the midline
 TUCK_CONTACT = 1.0 * MM  # F/V: lower lip this far from the upper incisors' surface
 TUCK_JAW = 1.5 * MM  # jaw opening at which the F/V lip tuck is calibrated
 TUCK_UPPER_LIP = 0.25  # mouthUpperUp on F/V: the upper lip lifts off the incisors' contact
-TUCK_REACHED = 2.0 * MM  # F/V frames farther than this from the teeth get the contact solve
+TUCK_REACHED = 1.5 * MM  # F/V frames farther than this from the teeth get the contact solve
 REACH = 0.6  # s: dominance is negligible (< e^-6) farther than this from a segment
 PRIOR_DOMINANCE = 1e-3  # a faint pull to rest, so the blend is defined everywhere
 # Decay rates (1/s) before (anticipation) and after (carry-over) each segment, per parameter.
