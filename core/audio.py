@@ -37,7 +37,9 @@ class AudioError(Exception):
 def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     """Decode a file to mono float32 at `sample_rate`: the network's input."""
     samples, sr = read_audio(path)
-    return resample(to_mono(samples), sr, sample_rate)
+    mono = to_mono(samples)
+    del samples  # a 10-minute stereo file: free 100 MB before resampling
+    return resample(mono, sr, sample_rate)
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
@@ -62,20 +64,29 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     try:
         with wave.open(str(path), "rb") as w:
             channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            data = w.readframes(w.getnframes())
-        return _decode_pcm(data, channels, width, _WAVE_FORMAT_PCM, str(path)), rate
+            n = w.getnframes()
+            out = np.empty((n, channels), np.float32)
+            done = 0
+            while done < n:  # in blocks: no full-length temporaries
+                data = w.readframes(min(_BLOCK, n - done))
+                if not data:
+                    break
+                block = _decode_pcm(data, channels, width, _WAVE_FORMAT_PCM, str(path))
+                out[done : done + len(block)] = block
+                done += len(block)
+        return out[:done], rate
     except (wave.Error, EOFError):
         pass
     return _read_riff(Path(path))
 
 
 def _read_riff(path: Path) -> tuple[np.ndarray, int]:
-    raw = path.read_bytes()
-    if len(raw) < 12 or raw[:4] not in (b"RIFF", b"RF64") or raw[8:12] != b"WAVE":
+    raw = memoryview(path.read_bytes())  # slices of a memoryview do not copy
+    if len(raw) < 12 or bytes(raw[:4]) not in (b"RIFF", b"RF64") or raw[8:12] != b"WAVE":
         raise AudioError(f"{path}: not a little-endian RIFF/WAVE file")
     pos, fmt, data = 12, None, None
     while pos + 8 <= len(raw):
-        chunk_id, size = raw[pos : pos + 4], struct.unpack("<I", raw[pos + 4 : pos + 8])[0]
+        chunk_id, size = bytes(raw[pos : pos + 4]), struct.unpack("<I", raw[pos + 4 : pos + 8])[0]
         body_start = pos + 8
         body_end = min(len(raw), body_start + size)  # streamed files may claim 0xFFFFFFFF
         if chunk_id == b"fmt ":
@@ -90,18 +101,26 @@ def _read_riff(path: Path) -> tuple[np.ndarray, int]:
     if data is None:
         raise AudioError(f"{path}: WAV file without a 'data' chunk")
     tag, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", fmt[:16])
+    width = block_align // max(1, channels)
     if tag == _WAVE_FORMAT_EXTENSIBLE:
         if len(fmt) < 26:
             raise AudioError(f"{path}: truncated WAVE_FORMAT_EXTENSIBLE header")
         tag = struct.unpack("<H", fmt[24:26])[0]  # first two bytes of the subformat GUID
     if channels < 1 or block_align < channels or block_align % channels:
         raise AudioError(f"{path}: bad WAV header ({channels} channels, block {block_align})")
-    return _decode_pcm(data, channels, block_align // channels, tag, str(path), bits), rate
+    n = len(data) // block_align
+    out = np.empty((n, channels), np.float32)
+    for start in range(0, n, _BLOCK):
+        stop = min(n, start + _BLOCK)
+        block = data[start * block_align : stop * block_align]
+        out[start:stop] = _decode_pcm(block, channels, width, tag, str(path))
+    return out, rate
 
 
-def _decode_pcm(
-    data: bytes, channels: int, width: int, tag: int, name: str, bits: int = 0
-) -> np.ndarray:
+_BLOCK = 1 << 18  # frames decoded at a time
+
+
+def _decode_pcm(data: bytes | memoryview, channels: int, width: int, tag: int, name: str):
     """Interleaved little-endian samples -> float32 (frames, channels) in [-1, 1]."""
     n = len(data) // (width * channels)
     data = data[: n * width * channels]
@@ -111,15 +130,18 @@ def _decode_pcm(
         out = np.frombuffer(data, dtype="<f4" if width == 4 else "<f8").astype(np.float32)
     elif tag == _WAVE_FORMAT_PCM:
         if width == 1:  # 8-bit WAV is unsigned
-            out = (np.frombuffer(data, np.uint8).astype(np.float32) - 128.0) / 128.0
+            out = np.frombuffer(data, np.uint8).astype(np.float32)
+            out -= 128.0
+            out *= 1.0 / 128.0
         elif width in (2, 4):
-            ints = np.frombuffer(data, dtype="<i2" if width == 2 else "<i4")
-            out = (ints / float(2 ** (8 * width - 1))).astype(np.float32)
+            out = np.frombuffer(data, dtype="<i2" if width == 2 else "<i4").astype(np.float32)
+            out *= 1.0 / 2 ** (8 * width - 1)  # exact: a power of two
         elif width == 3:
             b = np.frombuffer(data, np.uint8).reshape(-1, 3).astype(np.int32)
             ints = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
             ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
-            out = (ints / float(1 << 23)).astype(np.float32)
+            out = ints.astype(np.float32)
+            out *= 1.0 / (1 << 23)
         else:
             raise AudioError(f"{name}: unsupported PCM WAV sample width {width * 8} bits")
     else:
@@ -168,7 +190,9 @@ def to_float32(samples: np.ndarray) -> np.ndarray:
     if x.dtype == np.uint8:
         return (x.astype(np.float32) - 128.0) / 128.0
     if np.issubdtype(x.dtype, np.signedinteger):
-        return (x / float(2 ** (8 * x.dtype.itemsize - 1))).astype(np.float32)
+        out = x.astype(np.float32)
+        out *= np.float32(1.0 / 2 ** (8 * x.dtype.itemsize - 1))
+        return out
     if np.issubdtype(x.dtype, np.floating):
         return x.astype(np.float32, copy=False)
     raise AudioError(f"unsupported sample dtype {x.dtype}")
@@ -186,7 +210,12 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
         raise AudioError(f"audio must be 1-D or 2-D, got shape {x.shape}")
     if x.shape[0] <= 8 < x.shape[1]:
         x = x.T
-    return x.mean(axis=1, dtype=np.float64).astype(np.float32) if x.shape[1] > 1 else x[:, 0]
+    out = x[:, 0].copy()
+    for c in range(1, x.shape[1]):  # channel by channel: no (n, channels) temporaries
+        out += x[:, c]
+    if x.shape[1] > 1:
+        out *= np.float32(1.0 / x.shape[1])
+    return out
 
 
 def prepare_audio(samples: np.ndarray, sample_rate: int, cfg: ModelConfig = _DEFAULT) -> np.ndarray:
