@@ -28,7 +28,10 @@ TYPICAL_SHAPE_MM = 3.0  # std of one regional modifier's largest displacement
 MAX_SHAPE_MM = 7.0  # no single regional modifier moves any vertex farther than this
 MAX_REGIONAL_MM = 14.0  # all regional modifiers together, before the macro shape
 MODIFIER_CHANCE = 0.45  # each modifier is used on a face with this chance: faces differ in kind
-MIN_EFFECT_MM = 1.0  # modifiers that only translate the head (head-trans-*) drop out
+MIN_EFFECT_MM = 1.0  # sliders whose effect vanishes once re-centred drop out
+# Where the head sits on the neck is placement, not a face: after re-centring on the face these
+# only shear the neck.
+PLACEMENT = ("head/head-trans-", "neck/neck-trans-")
 EDGE_RATIO = (0.5, 2.0)  # plausibility: no skin edge shrinks or stretches beyond this
 STRETCH = (0.6, 1.6)  # singular values of the per-vertex maps (local scale of the motion)
 SMOOTHING = 2  # rounds of 1-ring averaging of the map field
@@ -282,12 +285,12 @@ def _modifiers(names: list[str], deltas: np.ndarray) -> list[Modifier]:
         if other in index:
             neg, pos = (n, other) if pair.index(end) == 0 else (other, n)
             used.update((neg, pos))
-            name = stem
+            name = f"{stem}-{pair[0]}|{pair[1]}"  # unique: head-trans has three axes
         else:
             neg, pos, name = None, n, n
             used.add(n)
         r = max(reach[index[pos]], reach[index[neg]] if neg else 0.0)
-        if r < MIN_EFFECT_MM:
+        if r < MIN_EFFECT_MM or any(n.startswith(p) for p in PLACEMENT):
             continue
         mods.append(Modifier(name, index.get(neg) if neg else None, index[pos], float(r), None))
     names_set = {m.name for m in mods}
