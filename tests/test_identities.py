@@ -193,3 +193,5 @@ def test_unit_transfer_is_fast_and_cached():
     elapsed = time.perf_counter() - t0
     assert elapsed < 1.0
     assert identity_unit_deltas(coeffs.copy()) is first
+    with pytest.raises(ValueError):
+        first[0, 0, 0] = 1.0  # the cached units are read-only

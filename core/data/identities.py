@@ -155,6 +155,7 @@ class IdentityModel:
             self.template.faces, self._ring,
         )  # fmt: skip
         _keep_blink_closure(self.template, vertices, out)
+        out.flags.writeable = False  # shared by every caller of this face: never edited
         self._cache[key] = out
         if len(self._cache) > UNIT_CACHE:
             self._cache.popitem(last=False)
