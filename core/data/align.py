@@ -30,8 +30,6 @@ _CONFIGS: tuple[dict, ...] = ({}, {"frate": 200})
 _FILLERS = {"<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]", "+NOISE+", "+SPN+"}
 
 _lock = threading.Lock()
-_decoders: dict[int, object] = {}
-_added: set[tuple[int, str]] = set()
 
 
 class AlignmentError(RuntimeError):
@@ -47,7 +45,10 @@ class AlignmentError(RuntimeError):
         self.word_spans = word_spans
 
 
-def _decoder(variant: int):
+def _decoder(variant: int, words: dict[str, str] | None = None):
+    """A fresh decoder per alignment: a reused one carries state from the previous utterance
+    (seen here: the same call aligned 10 ms differently the first time), which would make the
+    corpus depend on the order it is built in."""
     try:
         from pocketsphinx import Decoder
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -55,9 +56,11 @@ def _decoder(variant: int):
             "forced alignment needs the PyPI package 'pocketsphinx' (5.x): pip install "
             "pocketsphinx==5.1.1"
         ) from exc
-    if variant not in _decoders:
-        _decoders[variant] = Decoder(lm=None, loglevel="FATAL", **_CONFIGS[variant])
-    return _decoders[variant]
+    dec = Decoder(lm=None, loglevel="FATAL", **_CONFIGS[variant])
+    items = list((words or {}).items())
+    for k, (name, phones) in enumerate(items):
+        dec.add_word(name, phones, update=k == len(items) - 1)  # rebuild the search once
+    return dec
 
 
 def to_align_pcm(audio: np.ndarray, sample_rate: int) -> bytes:
@@ -89,11 +92,12 @@ def align_text(
     words = normalize_words(text)
     if not words:
         raise AlignmentError(f"no words to align in {text!r}")
+    from .sentences import cmudict
+
+    missing = [w for w in words if w not in cmudict()]
+    if missing:
+        raise AlignmentError(f"words not in cmudict: {missing}")
     with _lock:
-        dec = _decoder(0)
-        missing = [w for w in words if dec.lookup_word(w) is None]
-        if missing:
-            raise AlignmentError(f"words not in cmudict: {missing}")
         return _run(audio, sample_rate, words, frame_rate)
 
 
@@ -122,13 +126,7 @@ def align_phones(
     if not names:
         raise AlignmentError("no phones to align")
     with _lock:
-        for variant in range(len(_CONFIGS)):
-            dec = _decoder(variant)
-            for name, ph in pron.items():
-                if (variant, name) not in _added:
-                    dec.add_word(name, ph, update=True)
-                    _added.add((variant, name))
-        return _run(audio, sample_rate, names, frame_rate)
+        return _run(audio, sample_rate, names, frame_rate, pron)
 
 
 def _variants(frame_rate: int | None) -> list[int]:
@@ -139,7 +137,11 @@ def _variants(frame_rate: int | None) -> list[int]:
 
 
 def _run(
-    audio: np.ndarray, sample_rate: int, words: list[str], frame_rate: int | None = None
+    audio: np.ndarray,
+    sample_rate: int,
+    words: list[str],
+    frame_rate: int | None = None,
+    pron: dict[str, str] | None = None,
 ) -> list[Phone]:
     total = len(audio) / float(sample_rate)
     pcm = to_align_pcm(audio, sample_rate)
@@ -147,7 +149,7 @@ def _run(
     last_error = "no result"
     word_spans: list[tuple[float, float]] | None = None
     for variant in _variants(frame_rate):
-        dec = _decoder(variant)
+        dec = _decoder(variant, pron)
         frame = 1.0 / float(dec.config["frate"])
         try:
             dec.set_align_text(text)

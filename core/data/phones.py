@@ -122,7 +122,7 @@ IPA_MAP: dict[str, tuple[str, ...]] = {
     "ː": (),
 }  # fmt: skip
 #: IPA marks that carry no phone of their own (stress, length, syllable, tie marks).
-IPA_MARKS = frozenset("ˈˌ.ˑ‿͡")
+IPA_MARKS = frozenset("ˈˌ.ˑ‿͡ʲʰ̃")
 
 MAPS: dict[str, dict[str, tuple[str, ...]]] = {
     "espeak": ESPEAK_MAP,

@@ -147,7 +147,7 @@ def synthesize(
     """Speak ``text`` with a registered voice; phones are ARPAbet with exact times.
 
     rate: speaking-rate factor (2 = twice as fast); pitch: F0 factor; volume: gain.
-    seed: only Piper is stochastic; same arguments → same audio for every engine.
+    seed: Piper's noise and espeak's breath noise; same arguments → same audio, every engine.
     timing: "auto" (the voice's policy), "engine" (the engine's own times) or "aligned"
     (pocketsphinx re-alignment of the engine's phone sequence).
     Raises UnknownVoiceError, TextError, EngineUnavailableError, align.AlignmentError.
@@ -169,7 +169,7 @@ def _engine_result(
 ) -> EngineResult:
     spoken = " ".join(text.split())
     if voice.engine == "espeak":
-        return espeak.synthesize(spoken, voice.name, rate, pitch, volume)
+        return espeak.synthesize(spoken, voice.name, rate, pitch, volume, seed=seed)
     if voice.engine == "flite":
         return flite.synthesize(spoken, voice.name, rate, pitch, volume)
     if voice.engine == "festival":

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+import pickle
 import threading
 
 import numpy as np
@@ -49,15 +51,10 @@ _CALLBACK = ctypes.CFUNCTYPE(
 
 
 class _Espeak:
-    """The process-wide libespeak-ng instance (the library keeps global state)."""
+    """A libespeak-ng instance (the library keeps global state: one per process)."""
 
     def __init__(self) -> None:
-        name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
-        try:
-            self.lib = ctypes.CDLL(name)
-        except OSError as exc:
-            msg = f"espeak voices need the Debian package {_INSTALL}"
-            raise EngineUnavailableError(msg) from exc
+        self.lib = _library()
         flags = _INIT_PHONEME_EVENTS | _INIT_DONT_EXIT
         self.sample_rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, flags)
         if self.sample_rate <= 0:
@@ -72,6 +69,9 @@ class _Espeak:
         self._cb = _CALLBACK(self._on_audio)
         self.lib.espeak_SetSynthCallback(self._cb)
         self.lock = threading.Lock()
+        # espeak draws breath/aspiration noise from libc rand(): seed it per call so the same
+        # arguments give the same samples.
+        self.libc = ctypes.CDLL(None)
 
     def _on_audio(self, wav, n, events) -> int:
         if n > 0:
@@ -86,9 +86,10 @@ class _Espeak:
         return 0
 
     def synth(
-        self, text: str, voice: str, rate: float, pitch: float, volume: float
+        self, text: str, voice: str, rate: float, pitch: float, volume: float, seed: int = 0
     ) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
         with self.lock:
+            self.libc.srand(ctypes.c_uint(seed & 0xFFFFFFFF))
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise EngineUnavailableError(
                     f"espeak-ng has no voice {voice!r}; install espeak-ng-data (apt-get install "
@@ -109,33 +110,65 @@ class _Espeak:
             return audio, list(self._events)
 
 
-_instance: _Espeak | None = None
-_instance_lock = threading.Lock()
-
-
-def _espeak() -> _Espeak:
-    global _instance
-    with _instance_lock:
-        if _instance is None:
-            _instance = _Espeak()
-        return _instance
+def _library() -> ctypes.CDLL:
+    name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+    try:
+        return ctypes.CDLL(name)
+    except OSError as exc:
+        msg = f"espeak voices need the Debian package {_INSTALL}"
+        raise EngineUnavailableError(msg) from exc
 
 
 def available() -> bool:
     try:
-        _espeak()
+        _library()
     except EngineUnavailableError:
         return False
     return True
 
 
+def _synth_in_fresh_process(
+    text: str, voice: str, rate: float, pitch: float, volume: float, seed: int
+) -> tuple[np.ndarray, list[tuple[int, int, str]], int]:
+    """Run libespeak-ng in a forked child. Why: the library keeps state between utterances
+    (the same call returns a few samples more or less, different noise, depending on what was
+    spoken before), so only a fresh instance is reproducible. A fork costs ~30 ms."""
+    _library()  # fail early, in the parent, with the install hint
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        try:
+            os.close(read_fd)
+            eng = _Espeak()
+            audio, events = eng.synth(text, voice, rate, pitch, volume, seed)
+            payload = pickle.dumps(("ok", (audio, events, eng.sample_rate)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the parent
+            payload = pickle.dumps(("error", exc))
+        with os.fdopen(write_fd, "wb") as f:
+            f.write(payload)
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as f:
+        payload = f.read()
+    os.waitpid(pid, 0)
+    if not payload:
+        raise RuntimeError("the espeak-ng child process died without an answer")
+    status, value = pickle.loads(payload)
+    if status == "error":
+        raise value
+    return value
+
+
 def synthesize(
-    text: str, voice: str, rate: float = 1.0, pitch: float = 1.0, volume: float = 1.0
+    text: str,
+    voice: str,
+    rate: float = 1.0,
+    pitch: float = 1.0,
+    volume: float = 1.0,
+    seed: int = 0,
 ) -> EngineResult:
     """Speak text with an espeak-ng voice name such as "en-gb-x-rp+f4"."""
-    eng = _espeak()
-    samples, events = eng.synth(text, voice, rate, pitch, volume)
-    sr = eng.sample_rate
+    samples, events, sr = _synth_in_fresh_process(text, voice, rate, pitch, volume, seed)
     total = len(samples) / sr
     rhotic = voice.split("+")[0].lower() in RHOTIC_LANGS
     marks = [(s, name) for kind, s, name in events if kind == _EV_PHONEME]
