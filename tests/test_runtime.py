@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from core import audio as A
-from core.export import build_random, export_weights, load_exported
+from core.export import build_random, export_weights, load_exported, main, save_checkpoint
 from core.model import codes_to_onehot
 from core.npzio import save_npz
 from core.runtime import (
@@ -173,6 +173,9 @@ def test_animate_api(files, speech):
     np.testing.assert_allclose(
         mean + np.einsum("tk,kvc->tvc", coeffs, basis), verts - template.vertices, atol=1e-6
     )
+    for n_samples, n_frames in ((1, 1), (1600, 3), (533, 1), (534, 2)):  # very short clips
+        short = anim.animate(speech[:n_samples])
+        assert short.shape == (n_frames, 5084, 3) and np.isfinite(short).all()
     with pytest.raises(AudioError, match="empty"):
         anim.animate(np.zeros(0, np.float32))
     with pytest.raises(AudioError, match="mono float"):
@@ -263,3 +266,18 @@ def test_bad_weights_files(files, tmp_path):
         with pytest.raises(error, match=message):
             Animator(path)
         assert issubclass(error, WeightsError)
+
+
+def test_export_cli_from_checkpoint(files, tmp_path):
+    """save_checkpoint -> python -m core.export --checkpoint -> the same network."""
+    cfg, model, prior = load_exported(files["float32"])
+    ckpt = tmp_path / "ckpt.pt"
+    save_checkpoint(ckpt, cfg, model, prior, step=123)
+    out = tmp_path / "exported.npz"
+    assert main(["--checkpoint", str(ckpt), "--out", str(out)]) == 0
+    a, b = Animator(out), Animator(files["float16"])
+    assert a.weights.meta["provenance"]["step"] == 123
+    assert a.weights.meta["version"] == 1 and a.weights.meta["dtype"] == "float16"
+    for name, arr in b.weights.arrays.items():
+        np.testing.assert_array_equal(a.weights[name], arr, err_msg=name)
+    assert main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(out)]) == 1

@@ -51,7 +51,8 @@ DEFAULT_CHUNK_FRAMES = 1800  # 60 s of video per chunk: ~30 MB of intermediate a
 
 
 class Animator:
-    """A loaded network. Thread-compatible but not thread-safe: one call at a time."""
+    """A loaded network. Calls keep all their state locally (the weights are read-only), so
+    one Animator can serve several threads."""
 
     def __init__(self, weights_path: str | Path, n_vertices: int | None = None) -> None:
         """Load and validate the weights file (raises a WeightsError subclass if unusable);
