@@ -17,11 +17,13 @@ from core.losses import (
     region_weights,
 )
 from core.model import (
+    AudioEncoder,
     AudioPrior,
     MeshTalk,
     codes_to_onehot,
     default_output_basis,
     gumbel_softmax_st,
+    to_video_rate,
 )
 from core.template import load_identity_targets, load_template
 
@@ -100,13 +102,22 @@ def test_audio_receptive_field_and_lookahead(model):
     idx = torch.nonzero(changed)[:, 0]
     assert idx.min() >= 150 - CFG.audio_half_context and idx.max() <= 150 + CFG.audio_half_context
     assert idx.min() <= 110 and idx.max() >= 190  # the context really reaches out
-    # video frame t sees mel frames up to t*100/30 + lookahead (+1 for interpolation)
+
+
+@pytest.mark.parametrize("lookahead", [50, 20, 0])
+def test_lookahead(lookahead):
+    """Video frame t sees mel frames up to t*100/30 + lookahead (+1 for interpolation)."""
+    cfg = ModelConfig(audio_lookahead=lookahead)
+    torch.manual_seed(0)
+    encoder = AudioEncoder(cfg).eval()
+    mel = torch.randn(1, 300, cfg.n_mels)
     t = 30
-    frames_base = model.encode_audio(mel, 60)
-    cut = int(np.ceil(t * 100 / 30)) + CFG.audio_lookahead + 2
-    mel3 = mel.clone()
-    mel3[0, cut:] = torch.randn(300 - cut, CFG.n_mels)
-    diff = (model.encode_audio(mel3, 60) - frames_base).abs().amax(dim=2)[0]
+    with torch.no_grad():
+        base = to_video_rate(encoder(mel), 0, 60, cfg)
+        cut = t * 100 // 30 + lookahead + 2
+        mel3 = mel.clone()
+        mel3[0, cut:] = torch.randn(300 - cut, cfg.n_mels)
+        diff = (to_video_rate(encoder(mel3), 0, 60, cfg) - base).abs().amax(dim=2)[0]
     assert torch.all(diff[: t + 1] == 0) and diff[t + 1 :].max() > 0
 
 
