@@ -6,7 +6,7 @@ Timing per engine (measured against pocketsphinx alignment, see docs/DATA.md):
 
 - flite, festival: the engine's own segment times (exact: they drive the waveform);
 - espeak-ng, Piper: the engine's phone *sequence*, re-timed by pocketsphinx forced alignment
-  (espeak marks stops at the burst, ~35 ms after the closure starts; Piper runs ~50 ms late).
+  (espeak marks stops at the burst, ~30 ms after the closure starts; Piper runs ~35 ms late).
 
 Run ``python -m core.data.voices`` to list voices and whether each is installed here.
 """
@@ -180,7 +180,7 @@ def _engine_result(
 #: Measured lag of the engine's phone onsets behind pocketsphinx alignment (seconds, median
 #: over sentences; docs/DATA.md), per phone class; used only when alignment fails outright.
 ENGINE_LAG: dict[str, dict[str, float]] = {
-    "espeak": {"stop": 0.030, "other": 0.012},
+    "espeak": {"stop": 0.031, "other": 0.011},
     "piper": {"stop": 0.039, "other": 0.032},
 }
 

@@ -6,7 +6,7 @@ replaced by slices of noise inputs we feed from a seeded numpy Generator. Why (2
 random ops draw from a per-session stream, so the same text would never sound the same twice;
 with fed noise, the same (text, seed, rate) gives bit-identical audio.
 
-Piper's durations run ~50 ms late against the audio (measured, docs/DATA.md), so the registry
+Piper's durations run ~35 ms late against the audio (measured, docs/DATA.md), so the registry
 re-aligns them with pocketsphinx; the phone sequence (espeak IPA) is kept.
 """
 
