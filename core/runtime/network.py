@@ -71,6 +71,12 @@ class Prior:
         self.out_w_t = np.ascontiguousarray(w["prior.out.weight"].T)  # (D, H*C)
         self.out_b = w["prior.out.bias"]
         self.head_offset = np.arange(cfg.heads) * cfg.categories
+        # The first layer's product is linear in its input (embedding sum + audio term), so
+        # it is folded into the tables: one gather-sum of rows [e | e @ W] per frame gives
+        # both the input and the first layer's taps.
+        w0 = self.convs[0][0]
+        self.table = np.concatenate([self.embed, self.embed @ w0], axis=1)
+        self.start_row = np.concatenate([self.start, self.start @ w0])
 
     def initial_state(self) -> PriorState:
         d = self.cfg.prior_channels
@@ -80,7 +86,9 @@ class Prior:
         """Batched over the chunk: the audio's contribution (+ biases) to the input and to
         every layer."""
         w, b = self.audio_in
-        return [audio @ w + b] + [audio @ wp + bp for wp, bp in self.audio_proj]
+        first = audio @ w + b
+        first = np.concatenate([first, first @ self.convs[0][0]], axis=1)  # see self.table
+        return [first] + [audio @ wp + bp for wp, bp in self.audio_proj]
 
     def _run(
         self, state: PriorState, audio: np.ndarray, offsets: np.ndarray, codes: np.ndarray | None
@@ -94,17 +102,22 @@ class Prior:
         n, heads, cats = len(audio), cfg.heads, cfg.categories
         chosen = np.empty((n, heads), np.int64)
         logits_out = np.empty((n, heads, cats), np.float32) if codes is not None else None
-        embed, out_w, head_offset = self.embed, self.out_w_t, self.head_offset
-        layers = [
+        table, out_w, head_offset = self.table, self.out_w_t, self.head_offset
+        first, *layers = [
             (w, dil, past, term)
             for (w, dil), past, term in zip(self.convs, state.past, terms[1:], strict=True)
         ]
+        _, dil0, past0, term0 = first
         for i in range(n):
             t = state.t
             if state.prev_codes is None:
-                h = self.start + terms[0][i]
+                g = self.start_row + terms[0][i]
             else:
-                h = embed[state.prev_codes + head_offset].sum(axis=0) + terms[0][i]
+                g = table[state.prev_codes + head_offset].sum(axis=0) + terms[0][i]
+            h, slot = g[:d], t % dil0
+            y = g[d : 2 * d] + past0[slot] + term0[i]
+            past0[slot] = g[2 * d :]
+            h = h + np.maximum(y, y * slope)
             for w, dil, past, term in layers:
                 both = np.einsum("i,ij->j", h, w)
                 slot = t % dil
@@ -237,10 +250,12 @@ class Decoder:
     @staticmethod
     def apply_basis(coeffs: np.ndarray, rows: np.ndarray, out: np.ndarray | None = None):
         """coeffs (T, K) with `output_basis` rows -> (T, V, 3), written into `out` if given."""
-        n = len(coeffs)
+        n, k = coeffs.shape
         flat = np.empty((n, rows.shape[1]), np.float32) if out is None else out.reshape(n, -1)
-        np.matmul(coeffs, rows[:-1], out=flat)
-        flat += rows[-1]
+        ones = np.empty((n, k + 1), np.float32)  # [coeffs, 1]: the constant row in the product
+        ones[:, :k] = coeffs
+        ones[:, k] = 1.0
+        np.matmul(ones, rows, out=flat)
         return flat.reshape(n, -1, 3)
 
     def offsets(self, coeffs: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
