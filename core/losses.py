@@ -75,7 +75,9 @@ def eyelid_loss(pred: torch.Tensor, target: torch.Tensor, pairs: torch.Tensor) -
 class StageOneLoss(nn.Module):
     """Loss of a stage-1 batch: `cfg.loss_mode` "xmod" (cross-modality) or "l2".
 
-    xmod: with j = the batch rolled by one (another sequence), decode (audio_i, expr_j) and
+    xmod: with j = i's partner (the batch is pairs of different sequences: 0-1, 2-3, ...;
+    pairing within pairs keeps the loss of a pair independent of how a batch is split over
+    processes), decode (audio_i, expr_j) and
     compare the mouth with sequence i; decode (audio_j, expr_i) and compare the upper face
     with i. The expression input cannot explain the mouth and the audio cannot explain the
     upper face, so the latent has to take lips from audio and the rest from expression.
@@ -97,23 +99,30 @@ class StageOneLoss(nn.Module):
         offsets: torch.Tensor,
         template: torch.Tensor,
         start: int = 0,
+        noise: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """mel (B, N, n_mels), offsets (B, T, V, 3) targets, template (B, V, 3) ->
-        {"total", and the parts}; the xmod mode needs B >= 2."""
+        {"total", and the parts}; the xmod mode needs an even B. `noise` (B, T, H, C): the
+        Gumbel noise of each item (fresh noise when None)."""
         audio = model.encode_audio(mel, offsets.shape[1], start)
         expr = model.encode_expression(offsets)
         out: dict[str, torch.Tensor] = {}
         if self.cfg.loss_mode == "l2":
-            pred = model.decode(template, model.quantize(model.logits(audio, expr))[0])
+            pred = model.decode(template, model.quantize(model.logits(audio, expr), noise)[0])
             out["l2"] = masked_l2(pred, offsets, self.all)
             expr_pred = pred
             total = out["l2"]
         else:
-            if offsets.shape[0] < 2:
-                raise ValueError("the cross-modality loss needs a batch of >= 2 sequences")
-            perm = torch.roll(torch.arange(offsets.shape[0], device=offsets.device), 1)
-            audio_pred = model.decode(template, model.quantize(model.logits(audio, expr[perm]))[0])
-            expr_pred = model.decode(template, model.quantize(model.logits(audio[perm], expr))[0])
+            if offsets.shape[0] % 2:
+                raise ValueError("the cross-modality loss needs pairs: an even batch size")
+            perm = torch.arange(offsets.shape[0], device=offsets.device) ^ 1  # swap in pairs
+            noise_b = None if noise is None else noise[perm]  # a distinct draw for each decode
+            audio_pred = model.decode(
+                template, model.quantize(model.logits(audio, expr[perm]), noise)[0]
+            )
+            expr_pred = model.decode(
+                template, model.quantize(model.logits(audio[perm], expr), noise_b)[0]
+            )
             out["mouth"] = masked_l2(audio_pred, offsets, self.mouth)
             out["upper"] = masked_l2(expr_pred, offsets, self.upper)
             total = out["mouth"] + out["upper"]

@@ -215,11 +215,13 @@ class MeshTalk(nn.Module):
     def logits(self, audio: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
         return self.fusion(audio, expression)
 
-    def quantize(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training: straight-through Gumbel sample. Eval: the argmax (deterministic codes,
-        e.g. to extract stage-2 training targets)."""
+    def quantize(
+        self, logits: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training: straight-through Gumbel sample (with the given Gumbel `noise`, or fresh
+        noise). Eval: the argmax (deterministic codes, e.g. stage-2 training targets)."""
         if self.training:
-            return gumbel_softmax_st(logits, self.cfg.gumbel_tau)
+            return gumbel_softmax_st(logits, self.cfg.gumbel_tau, noise)
         codes = logits.argmax(dim=-1)
         return codes_to_onehot(codes, self.cfg), codes
 

@@ -19,9 +19,30 @@ os.environ["XDG_CONFIG_HOME"] = str(_BLENDER_HOME / "config")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.data.corpus import CorpusConfig  # noqa: E402
 from core.template import Template, load_template  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def template() -> Template:
     return load_template()
+
+
+# A tiny real corpus (fast espeak voices) for the corpus, training and evaluation tests.
+VOICES = ("espeak:en-us", "espeak:en+f2", "espeak:en-gb-x-rp+m2", "espeak:en-us+f3")
+TINY = CorpusConfig(
+    voices=VOICES,
+    val_voices=("espeak:en-gb-x-rp+m2",),
+    test_voices=("espeak:en-us+f3",),
+    sequences_per_shard=6,
+    held_out_sentence_fraction=0.2,
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    from core.data.build import build_corpus
+
+    root = tmp_path_factory.mktemp("corpus")
+    build_corpus(root, hours=0.01, config=TINY, workers=2, progress=False)
+    return root

@@ -67,7 +67,7 @@ def build_corpus(
     """Make shards of the job stream, in order, until they hold `hours` of speech."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    voices = [v.id for v in list_voices()]
+    voices = list(config.voices) or [v.id for v in list_voices()]
     if (root / "manifest.json").is_file():
         old = load_manifest(root)
         if CorpusConfig.from_json(old["config"]) != config or old["voices"] != voices:

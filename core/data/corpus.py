@@ -33,6 +33,7 @@ class CorpusConfig:
     fps: float = 30.0
     sample_rate: int = 16000
     sequences_per_shard: int = 64
+    voices: tuple[str, ...] = ()  # the voices to use; empty: every registered voice
     # Whole voices held out, from several engines, so val/test measure unheard speakers.
     val_voices: tuple[str, ...] = ("espeak:en-gb-scotland+f4", "flite:rms")
     test_voices: tuple[str, ...] = (

@@ -16,7 +16,7 @@ from ..audio import log_mel
 from ..config import ModelConfig
 from .build import load_manifest
 from .corpus import Sequence_, read_shard, shard_path
-from .faces import FaceCache
+from .faces import DeltaStore
 
 MARGIN_S = 1.0  # audio around a window: covers the encoder's 0.5 s context either side
 
@@ -60,7 +60,8 @@ class Windows(Dataset):
         self.epoch = 0
         sizes = np.array([len(s.weights) - frames + 1 for s in self.sequences], np.float64)
         self.p = sizes / sizes.sum()  # every window equally likely
-        self.faces = FaceCache()
+        self.faces = DeltaStore(Path(root) / "cache", f"{split}_deltas", self.sequences)
+        self.faces.ensure()
 
     def __len__(self) -> int:
         return self.length
@@ -86,11 +87,10 @@ class Windows(Dataset):
         t0 = int(rng.integers(len(seq.weights) - self.frames + 1))
         cfg = self.cfg
         audio = audio_window(seq, t0, self.frames, cfg.fps, cfg.sample_rate)
-        rest, _ = self.faces.get(seq.identity)
         return {
             "mel": torch.from_numpy(log_mel(audio, cfg)),
             "start": torch.tensor(int(round(MARGIN_S * cfg.fps))),
-            "vertices": torch.from_numpy(self.faces.vertices(seq, t0, t0 + self.frames)),
-            "template": torch.from_numpy(rest.astype(np.float32)),
+            "vertices": torch.from_numpy(self.faces.vertices(k, t0, t0 + self.frames)),
+            "template": torch.from_numpy(self.faces.rest(k).astype(np.float32)),
             "sequence": torch.tensor(k),
         }

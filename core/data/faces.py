@@ -1,34 +1,78 @@
 """Vertices of corpus sequences, rebuilt from stored ARKit weights and the sequence's face:
-identity vertices + weights @ identity-transferred unit deltas (numpy only)."""
+identity vertices + weights @ identity-transferred unit deltas (numpy only).
+
+Transferring the 52 unit deltas onto a face takes ~60 ms, far too slow to redo for every
+training window, so `DeltaStore` keeps them in a derived float16 memmap beside the corpus
+(built once, resumably, on both cores; ~1.6 MB a sequence). The corpus itself stays compact.
+"""
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
 from .corpus import Sequence_
 from .identities import identity_unit_deltas, identity_vertices
 
+N_UNITS = 52
 
-class FaceCache:
-    """Identity vertices and transferred unit deltas for the most recent faces."""
 
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self._faces: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+def sequence_vertices(
+    seq: Sequence_, deltas: np.ndarray, start: int = 0, stop: int | None = None
+) -> np.ndarray:
+    """(T, V, 3) float32 vertices of frames [start, stop) given the face's unit deltas."""
+    w = seq.weights[start:stop].astype(np.float32)
+    flat = np.asarray(deltas, np.float32).reshape(N_UNITS, -1)
+    return identity_vertices(seq.identity) + (w @ flat).reshape(len(w), -1, 3)
 
-    def get(self, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        key = coeffs.tobytes()
-        if key not in self._faces:
-            self._faces[key] = (identity_vertices(coeffs), identity_unit_deltas(coeffs))
-            if len(self._faces) > self.size:
-                self._faces.popitem(last=False)
-        self._faces.move_to_end(key)
-        return self._faces[key]
 
-    def vertices(self, seq: Sequence_, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """(T, V, 3) vertices of frames [start, stop) of a sequence."""
-        rest, deltas = self.get(seq.identity)
-        w = seq.weights[start:stop].astype(np.float32)
-        return rest + np.einsum("tk,kvc->tvc", w, deltas, optimize=True)
+class DeltaStore:
+    """Transferred unit deltas of a list of sequences, cached in `<folder>/<name>.npy`."""
+
+    def __init__(self, folder: Path, name: str, sequences: Sequence[Sequence_]) -> None:
+        self.sequences = list(sequences)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{name}.npy"
+        self.done_path = folder / f"{name}.done.npy"
+        n_vertices = len(identity_vertices(self.sequences[0].identity))
+        shape = (len(self.sequences), N_UNITS, n_vertices, 3)
+        if not self.path.exists() or np.load(self.path, mmap_mode="r").shape != shape:
+            np.lib.format.open_memmap(self.path, "w+", np.float16, shape).flush()
+            np.save(self.done_path, np.zeros(len(self.sequences), bool))
+        self.store = np.load(self.path, mmap_mode="r")
+
+    def ensure(self, workers: int | None = None, progress: bool = True) -> None:
+        """Compute every missing row (resumes: rows are marked done in chunks)."""
+        done = np.load(self.done_path)
+        todo = np.flatnonzero(~done)
+        if not len(todo):
+            return
+        from tqdm import tqdm
+
+        chunks = np.array_split(todo, max(1, len(todo) // 64))
+        coeffs = [[self.sequences[i].identity for i in c] for c in chunks]
+        out = np.lib.format.open_memmap(self.path, "r+")
+        with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
+            bar = tqdm(total=len(todo), desc=f"face deltas {self.path.stem}", disable=not progress)
+            for chunk, rows in zip(chunks, pool.map(_transfer, coeffs), strict=True):
+                out[chunk] = rows
+                out.flush()
+                done[chunk] = True
+                np.save(self.done_path, done)
+                bar.update(len(chunk))
+            bar.close()
+        self.store = np.load(self.path, mmap_mode="r")
+
+    def vertices(self, k: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        return sequence_vertices(self.sequences[k], self.store[k], start, stop)
+
+    def rest(self, k: int) -> np.ndarray:
+        return identity_vertices(self.sequences[k].identity)
+
+
+def _transfer(coeffs: list[np.ndarray]) -> np.ndarray:
+    return np.stack([identity_unit_deltas(c) for c in coeffs]).astype(np.float16)

@@ -12,7 +12,8 @@ from ..preview import draw_face
 from ..template import load_template
 from .build import load_manifest
 from .corpus import read_shard, shard_path
-from .faces import FaceCache
+from .faces import sequence_vertices
+from .identities import identity_unit_deltas
 from .phones import BILABIALS as BILABIAL
 
 
@@ -38,7 +39,7 @@ def contact_sheet(seq, out: Path, frames: int = 12, fps: float = 30.0, sample_ra
     import matplotlib.pyplot as plt
 
     template = load_template()
-    verts = FaceCache(1).vertices(seq)
+    verts = sequence_vertices(seq, identity_unit_deltas(seq.identity))
     spoken = [p for p in seq.phones if p.symbol != "sil"]
     chosen = [
         spoken[i] for i in np.linspace(0, len(spoken) - 1, min(frames, len(spoken))).astype(int)

@@ -1,0 +1,377 @@
+"""Train MeshTalk on the corpus: `python -m core.train stage1|stage2 --config configs/X.toml`.
+
+Runs resume from their last checkpoint. Every random draw (which windows, which partner
+sequence, the Gumbel noise) is a pure function of (seed, global item index), so a run on
+N processes (`torchrun --nproc_per_node N -m core.train ...`, gloo on CPU) follows the
+same trajectory as one process with the same global batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .config import ModelConfig
+from .data.dataset import Windows
+from .export import load_checkpoint, save_checkpoint
+from .losses import StageOneLoss, region_weights
+from .model import AudioPrior, MeshTalk
+from .template import load_template
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The [train] table of a config file."""
+
+    corpus: str = "data/corpus"
+    run: str = "runs/default"
+    seed: int = 0
+    batch_size: int = 8  # sequences per step (global, over all processes), even
+    stage1_frames: int = 32
+    stage1_iterations: int = 20000
+    stage2_frames: int = 64
+    stage2_iterations: int = 8000
+    lr: float = 1e-4
+    lr_final_fraction: float = 0.1  # cosine decay to this fraction of lr
+    grad_clip: float = 1.0
+    log_every: int = 50
+    checkpoint_every: int = 500
+    val_windows: int = 64
+    stats_windows: int = 400  # windows sampled for the mel statistics and the PCA basis
+    threads: int = 2
+    loader_workers: int = 1
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides) -> TrainConfig:
+        with open(path, "rb") as f:
+            data = tomllib.load(f).get("train", {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown [train] keys in {path}: {sorted(unknown)}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+
+@dataclass
+class Budget:
+    """When to checkpoint and stop early: at a step, or after some minutes of wall clock
+    (so a long training fits into sessions; the next invocation resumes)."""
+
+    stop_at: int | None = None
+    minutes: float | None = None
+    started: float = field(default_factory=time.time)
+
+    def spent(self, step: int, n: int = 1) -> bool:
+        over = self.minutes is not None and time.time() - self.started > 60 * self.minutes
+        if n > 1:  # every process must agree, or the collectives deadlock
+            flag = torch.tensor(float(over))
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            over = bool(flag)
+        return over or (self.stop_at is not None and step >= self.stop_at)
+
+
+# --- distributed helpers -------------------------------------------------------------------
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size); initialises gloo when started by torchrun."""
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def average_gradients(model: torch.nn.Module, n: int) -> None:
+    if n == 1:
+        return
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad /= n
+
+
+def log(run: Path, rank: int, record: dict) -> None:
+    """Append one JSON line to the run's log (rank 0 only) and echo it."""
+    if rank:
+        return
+    with open(run / "log.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                   for k, v in record.items()), flush=True)  # fmt: skip
+
+
+# --- batches -------------------------------------------------------------------------------
+
+
+def collate(items: list[dict]) -> dict[str, torch.Tensor]:
+    """Stack items; mels of one batch have the same length (same window size)."""
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def item_noise(seed: int, index: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """Gumbel noise of one item, a pure function of (seed, item): the same on any process."""
+    state = np.random.SeedSequence([seed, 7, index]).generate_state(2, dtype=np.uint32)
+    g = torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
+    u = torch.rand(shape, generator=g).clamp_(1e-10, 1.0 - 1e-7)
+    return -torch.log(-torch.log(u))
+
+
+def batch_indices(step: int, batch: int, rank: int, n: int) -> range:
+    """This process's share of the global items of a step."""
+    per = batch // n
+    first = step * batch + rank * per
+    return range(first, first + per)
+
+
+# --- setup from data ------------------------------------------------------------------------
+
+
+def data_statistics(ds: Windows, n: int, k: int) -> dict[str, np.ndarray]:
+    """Mel mean/std per band, the mean identity, and a PCA output basis of the offsets."""
+    mels, offsets, templates = [], [], []
+    for i in range(n):
+        item = ds[i]
+        mels.append(item["mel"].numpy())
+        offsets.append((item["vertices"] - item["template"]).numpy()[::4])
+        templates.append(item["template"].numpy())
+    mel = np.concatenate(mels)
+    x = np.concatenate(offsets).reshape(-1, ds.cfg.n_vertices * 3).astype(np.float64)
+    mean = x.mean(axis=0)
+    std = np.sqrt(((x - mean) ** 2).reshape(len(x), -1, 3).sum(axis=2).mean(axis=0) / 3.0)
+    std = np.maximum(std, 1e-5)  # metres; vertices that never move keep a unit scale
+    z = (x - mean).reshape(len(x), -1, 3) / std[None, :, None]
+    _, s, vt = np.linalg.svd(z.reshape(len(x), -1), full_matrices=False)
+    explained = float((s[:k] ** 2).sum() / (s**2).sum())
+    return {
+        "mel_mean": mel.mean(axis=0),
+        "mel_std": mel.std(axis=0) + 1e-3,
+        "template_mean": np.mean(templates, axis=0),
+        "out_mean": mean.reshape(-1, 3),
+        "out_std": std,
+        "basis": vt[:k] * s[:k, None] / math.sqrt(len(x)),  # coefficient 1 ~ one std
+        "explained": np.array(explained),
+    }
+
+
+def new_stage1(cfg: ModelConfig, tcfg: TrainConfig, ds: Windows) -> MeshTalk:
+    torch.manual_seed(tcfg.seed)
+    model = MeshTalk(cfg)
+    stats = data_statistics(ds, tcfg.stats_windows, cfg.basis_size)
+    model.set_mel_normalisation(stats["mel_mean"], stats["mel_std"])
+    model.set_template_mean(stats["template_mean"])
+    model.set_output_basis(stats["out_mean"], stats["out_std"], stats["basis"])
+    print(f"PCA basis of {cfg.basis_size} explains {float(stats['explained']):.4f} of variance")
+    return model
+
+
+def learning_rate(tcfg: TrainConfig, step: int, total: int) -> float:
+    warm = min(1.0, (step + 1) / 200)
+    cos = 0.5 * (1 + math.cos(math.pi * min(step / max(total, 1), 1.0)))
+    return tcfg.lr * warm * (tcfg.lr_final_fraction + (1 - tcfg.lr_final_fraction) * cos)
+
+
+# --- stage 1 ---------------------------------------------------------------------------------
+
+
+def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) -> Path:
+    budget = budget or Budget()
+    rank, n = world()
+    if tcfg.batch_size % (2 * n):
+        raise ValueError(f"batch_size {tcfg.batch_size} must split into pairs over {n} procs")
+    torch.set_num_threads(max(1, tcfg.threads // n))
+    run = Path(tcfg.run)
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run / "stage1.pt"
+    total = tcfg.stage1_iterations
+
+    def windows() -> Windows:
+        return Windows(tcfg.corpus, "train", tcfg.stage1_frames, cfg,
+                       length=total * tcfg.batch_size, seed=tcfg.seed)  # fmt: skip
+
+    # Process 0 builds the data caches and the initial model; the others then load both.
+    ds = windows() if rank == 0 else None
+    if rank == 0 and not ckpt_path.exists():
+        model = new_stage1(cfg, tcfg, ds)
+        _save(ckpt_path, cfg, model, AudioPrior(cfg), step=0)
+        torch.save(torch.optim.Adam(model.parameters()).state_dict(), run / "stage1_opt.pt")
+    if n > 1:
+        dist.barrier()
+    ds = ds or windows()
+    cfg, model, prior, extra = load_checkpoint(ckpt_path)
+    step = extra["step"]
+    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
+    opt.load_state_dict(torch.load(run / "stage1_opt.pt", weights_only=True))
+    model.train()
+    loss_fn = StageOneLoss(cfg, region_weights(load_template(), cfg))
+    val = _validation_batches(tcfg, cfg)
+    shape = (tcfg.stage1_frames, cfg.heads, cfg.categories)
+    t0 = time.time()
+    stop = budget.spent(step, n)
+    while step < total and not stop:
+        idx = batch_indices(step, tcfg.batch_size // 2, rank, n)  # pairs
+        batch = collate([x for i in idx for x in ds.pair(i)])
+        noise = torch.stack([item_noise(tcfg.seed, 2 * i + j, shape) for i in idx for j in (0, 1)])
+        for g in opt.param_groups:
+            g["lr"] = learning_rate(tcfg, step, total)
+        out = loss_fn(model, batch["mel"], batch["vertices"] - batch["template"][:, None],
+                      batch["template"], int(batch["start"][0]), noise=noise)  # fmt: skip
+        opt.zero_grad(set_to_none=True)
+        out["total"].backward()
+        average_gradients(model, n)
+        grad = torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+        opt.step()
+        step += 1
+        stop = budget.spent(step, n)  # on every process: it is a collective
+        if step % tcfg.log_every == 0 or step == total:
+            rec = {"stage": 1, "step": step, "lr": learning_rate(tcfg, step, total),
+                   "grad": float(grad), "sec": round(time.time() - t0, 1)}  # fmt: skip
+            rec.update({k: _mean(v, n) for k, v in out.items()})
+            if step % tcfg.checkpoint_every == 0 or step == total:
+                rec.update(_validate(model, loss_fn, val))
+            log(run, rank, rec)
+        if rank == 0 and (step % tcfg.checkpoint_every == 0 or step == total or stop):
+            _save(run / "stage1.pt", cfg, model, prior, step=step)
+            torch.save(opt.state_dict(), run / "stage1_opt.tmp")
+            os.replace(run / "stage1_opt.tmp", run / "stage1_opt.pt")
+    return ckpt_path
+
+
+def _mean(x: torch.Tensor, n: int) -> float:
+    """A loss averaged over all processes (for the log)."""
+    x = x.detach().clone()
+    if n > 1:
+        dist.all_reduce(x, op=dist.ReduceOp.SUM)
+        x /= n
+    return float(x)
+
+
+def _save(path: Path, cfg, model, prior, **extra) -> None:
+    tmp = path.with_suffix(".tmp")
+    save_checkpoint(tmp, cfg, model, prior, **extra)
+    os.replace(tmp, path)
+
+
+def _validation_batches(tcfg: TrainConfig, cfg: ModelConfig) -> list[dict]:
+    """Fixed windows of held-out voices and sentences, the same at every validation."""
+    ds = Windows(tcfg.corpus, "val", tcfg.stage1_frames, cfg, length=tcfg.val_windows,
+                 seed=tcfg.seed + 1)  # fmt: skip
+    items = [x for i in range(tcfg.val_windows // 2) for x in ds.pair(i)]
+    return [collate(items[i : i + tcfg.batch_size]) for i in range(0, len(items), tcfg.batch_size)]
+
+
+@torch.no_grad()
+def _validate(model: MeshTalk, loss_fn: StageOneLoss, batches: list[dict]) -> dict[str, float]:
+    model.eval()
+    totals: dict[str, float] = {}
+    for b in batches:
+        out = loss_fn(model, b["mel"], b["vertices"] - b["template"][:, None], b["template"],
+                      int(b["start"][0]))  # fmt: skip
+        for k, v in out.items():
+            totals["val_" + k] = totals.get("val_" + k, 0.0) + float(v) / len(batches)
+    model.train()
+    return totals
+
+
+# --- stage 2 ---------------------------------------------------------------------------------
+
+
+def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) -> Path:
+    """Fit the audio-conditioned prior to the stage-1 codes (argmax of the fused logits)."""
+    budget = budget or Budget()
+    rank, n = world()
+    torch.set_num_threads(max(1, tcfg.threads // n))
+    run = Path(tcfg.run)
+    cfg, model, prior, extra = load_checkpoint(run / "stage1.pt")
+    if "prior_step" not in extra and extra.get("step", 0) < tcfg.stage1_iterations:
+        raise ValueError(f"stage 1 of {run} is not finished (step {extra.get('step')})")
+    step = extra.get("prior_step", 0)
+    total = tcfg.stage2_iterations
+    opt = torch.optim.Adam(prior.parameters(), lr=tcfg.lr * 3)
+    opt_path = run / "stage2_opt.pt"
+    if step and opt_path.exists():
+        opt.load_state_dict(torch.load(opt_path, weights_only=True))
+    ds = Windows(tcfg.corpus, "train", tcfg.stage2_frames, cfg, length=total * tcfg.batch_size,
+                 seed=tcfg.seed + 2)  # fmt: skip
+    val = Windows(tcfg.corpus, "val", tcfg.stage2_frames, cfg, length=tcfg.val_windows,
+                  seed=tcfg.seed + 3)  # fmt: skip
+    prior.train()
+    t0 = time.time()
+    stop = budget.spent(step, n)
+    while step < total and not stop:
+        idx = batch_indices(step, tcfg.batch_size, rank, n)
+        loss = _prior_loss(model, prior, collate([ds[i] for i in idx]))
+        for g in opt.param_groups:
+            g["lr"] = 3 * learning_rate(tcfg, step, total)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(prior, n)
+        torch.nn.utils.clip_grad_norm_(prior.parameters(), tcfg.grad_clip)
+        opt.step()
+        step += 1
+        if step % tcfg.log_every == 0 or step == total:
+            rec = {
+                "stage": 2,
+                "step": step,
+                "ce": _mean(loss, n),
+                "sec": round(time.time() - t0, 1),
+            }
+            if step % tcfg.checkpoint_every == 0 or step == total:
+                with torch.no_grad():
+                    prior.eval()
+                    vb = [collate([val[i] for i in range(j, min(j + tcfg.batch_size, len(val)))])
+                          for j in range(0, len(val), tcfg.batch_size)]  # fmt: skip
+                    rec["val_ce"] = float(
+                        np.mean([float(_prior_loss(model, prior, b)) for b in vb])
+                    )
+                    prior.train()
+            log(run, rank, rec)
+        if rank == 0 and (step % tcfg.checkpoint_every == 0 or step == total or stop):
+            _save(run / "stage1.pt", cfg, model, prior, step=extra.get("step"), prior_step=step)
+            torch.save(opt.state_dict(), opt_path)
+    return run / "stage1.pt"
+
+
+def _prior_loss(model: MeshTalk, prior: AudioPrior, batch: dict) -> torch.Tensor:
+    with torch.no_grad():
+        offsets = batch["vertices"] - batch["template"][:, None]
+        audio = model.encode_audio(batch["mel"], offsets.shape[1], int(batch["start"][0]))
+        codes = model.logits(audio, model.encode_expression(offsets)).argmax(dim=-1)
+    return prior.loss(codes, audio)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__)
+    parser.add_argument("stage", choices=("stage1", "stage2"))
+    parser.add_argument("--config", type=Path, default=Path("configs/default.toml"))
+    parser.add_argument("--corpus", help="override [train] corpus")
+    parser.add_argument("--run", help="override [train] run folder")
+    parser.add_argument("--iterations", type=int, help="override this stage's iterations")
+    parser.add_argument("--stop-at", type=int, help="checkpoint and stop at this step")
+    parser.add_argument("--minutes", type=float, help="checkpoint and stop after this long")
+    args = parser.parse_args(argv)
+    cfg = ModelConfig.from_toml(args.config)
+    key = f"{args.stage}_iterations"
+    tcfg = TrainConfig.from_toml(args.config, corpus=args.corpus, run=args.run,
+                                 **{key: args.iterations})  # fmt: skip
+    Path(tcfg.run).mkdir(parents=True, exist_ok=True)
+    (Path(tcfg.run) / "train_config.json").write_text(json.dumps(asdict(tcfg), indent=1))
+    budget = Budget(stop_at=args.stop_at, minutes=args.minutes)
+    (stage1 if args.stage == "stage1" else stage2)(cfg, tcfg, budget)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

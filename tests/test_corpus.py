@@ -1,0 +1,96 @@
+"""The corpus: disjoint splits, exact rebuilds from seeds, resume, and aligned training windows.
+
+A real (tiny) corpus is built once per session with fast espeak voices."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+import numpy as np
+import pytest
+from conftest import TINY, VOICES
+
+from core.config import ModelConfig
+from core.data.build import build_corpus, load_manifest
+from core.data.corpus import CorpusConfig, jobs, read_shard, shard_path
+from core.data.make import make_sequence
+from core.data.phones import BILABIALS
+from core.data.sentences import load_sentences
+from core.metrics import lip_gap
+
+
+def test_splits_are_disjoint_by_voice_and_sentence():
+    config = CorpusConfig(voices=("a", "b", "c", "d", "e"), val_voices=("b",), test_voices=("c",))
+    stream = list(itertools.islice(jobs(config.voices, 500, config), 3000))
+    by = {s: [j for j in stream if j.split == s] for s in ("train", "val", "test")}
+    assert all(by.values())
+    voices = {s: {j.voice for j in js} for s, js in by.items()}
+    sentences = {s: {j.sentence for j in js} for s, js in by.items()}
+    assert voices == {"train": {"a", "d", "e"}, "val": {"b"}, "test": {"c"}}
+    for a, b in itertools.combinations(sentences, 2):
+        assert not sentences[a] & sentences[b], f"{a} and {b} share sentences"
+    assert len(by["val"]) / len(stream) == pytest.approx(config.held_out_sentence_fraction, 0.3)
+
+
+def test_held_out_voices_must_exist():
+    with pytest.raises(ValueError, match="not available"):
+        next(jobs(["a", "b"], 10, CorpusConfig(val_voices=("zzz",), test_voices=())))
+
+
+def test_same_job_same_sequence():
+    job = next(jobs(VOICES, len(load_sentences()), TINY))
+    text = load_sentences()[job.sentence]
+    a, b = (make_sequence(job, text, TINY) for _ in range(2))
+    assert a.audio.tobytes() == b.audio.tobytes()
+    assert a.weights.tobytes() == b.weights.tobytes()
+    assert np.array_equal(a.identity, b.identity) and a.phones == b.phones
+
+
+def test_build_resumes_and_rebuilds_exactly(tiny_corpus, tmp_path):
+    manifest = load_manifest(tiny_corpus)
+    assert manifest["hours"] >= 0.01 and len(manifest["shards"]) >= 2
+    first = shard_path(tiny_corpus, 0)
+    digest = hashlib.sha256(first.read_bytes()).hexdigest()
+    first.unlink()  # as if the build had been killed before this shard
+    build_corpus(tiny_corpus, hours=0.01, config=TINY, workers=1, progress=False)
+    assert hashlib.sha256(first.read_bytes()).hexdigest() == digest
+    with pytest.raises(ValueError, match="another config"):
+        build_corpus(tiny_corpus, 0.01, CorpusConfig(voices=VOICES, seed=1), progress=False)
+
+
+def test_sequences_are_aligned_and_animated(tiny_corpus, template):
+    from core.data.faces import sequence_vertices
+    from core.data.identities import identity_unit_deltas
+
+    seqs = [s for k in load_manifest(tiny_corpus)["shards"] for s in read_shard(
+        shard_path(tiny_corpus, int(k)))]  # fmt: skip
+    faces = {s.identity.tobytes() for s in seqs}
+    assert len(faces) == len(seqs), "every sequence on its own face"
+    for seq in seqs[:4]:
+        duration = len(seq.audio) / TINY.sample_rate
+        assert abs(len(seq.weights) - duration * TINY.fps) <= 1
+        assert seq.phones[-1].end == pytest.approx(duration, abs=0.05)
+        verts = sequence_vertices(seq, identity_unit_deltas(seq.identity))
+        gap = lip_gap(verts, template)
+        for p in seq.phones:
+            frames = np.arange(int(np.ceil(p.start * 30)), int(p.end * 30) + 1)
+            frames = frames[frames < len(gap)]
+            if p.symbol in BILABIALS and len(frames):
+                assert gap[frames].max() < 0.0005, f"lips open on {p.symbol} in {seq.job}"
+
+
+def test_windows_line_up_audio_and_vertices(tiny_corpus):
+    from core.data.dataset import MARGIN_S, Windows
+
+    cfg = ModelConfig()
+    ds = Windows(tiny_corpus, "train", 16, cfg, length=10)
+    a, b = ds.pair(3)
+    assert a["vertices"].shape == (16, cfg.n_vertices, 3)
+    assert a["template"].shape == (cfg.n_vertices, 3)
+    assert int(a["start"]) == round(MARGIN_S * cfg.fps)
+    n_mel = a["mel"].shape[0]
+    assert abs(n_mel - (16 / cfg.fps + 2 * MARGIN_S) * cfg.mel_fps) <= 2
+    assert ds.sequences[int(a["sequence"])].job.voice != ds.sequences[int(b["sequence"])].job.voice
+    again = Windows(tiny_corpus, "train", 16, cfg, length=10)[5]
+    assert all(np.array_equal(again[k], ds[5][k]) for k in again)
