@@ -63,7 +63,6 @@ class VIEW3D_PT_meshtalk(bpy.types.Panel):
             )
         else:
             row.label(text="No sound strip yet")
-        row.operator("meshtalk.load_audio", text="", icon="FILE_SOUND")
         layout.operator("meshtalk.load_audio", icon="FILE_SOUND")
         col = layout.column(align=True)
         col.prop(settings, "mode")

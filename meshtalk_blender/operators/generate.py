@@ -94,7 +94,7 @@ class MESHTALK_OT_generate(bpy.types.Operator):
         if not obj_name:
             obj = settings.target or context.active_object
             obj_name = obj.name if obj is not None else ""
-        return pipeline.Request(
+        request = pipeline.Request(
             object_name=obj_name,
             mode=pick("mode", settings.mode),
             strip_name=pick("strip_name", "" if self.audio_path else settings.strip_name),
@@ -106,6 +106,13 @@ class MESHTALK_OT_generate(bpy.types.Operator):
             frame_offset=pick("frame_offset", settings.frame_offset),
             cache_dir=pick("cache_dir", settings.cache_dir),
         )
+        # Keep what was used: the Adjust Last Operation panel shows it and a redo repeats it.
+        self.object_name = request.object_name
+        for name in ("mode", "seed", "temperature", "lips_only", "frame_offset", "cache_dir"):
+            setattr(self, name, getattr(request, name))
+        if not self.audio_path:
+            self.strip_name = request.strip_name
+        return request
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
