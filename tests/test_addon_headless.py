@@ -45,6 +45,8 @@ def test_operator_with_explicit_arguments(scene_file, tmp_path):
         + ("strip_name='speech'" if ext.has_sound_strips() else f"audio_path={str(ext.SPEECH)!r}")
         + ", mode='ARKIT', seed=4, temperature=0.5, lips_only=True)\n"
         "assert r == {'FINISHED'}, r\n"
+        "heavy = {'torch', 'librosa', 'scipy'} & set(sys.modules)\n"
+        "assert not heavy, f'the add-on pulled in {heavy}'\n"
         f"bpy.ops.wm.save_as_mainfile(filepath={str(out)!r})\n"
     )
     done = ext.run_blender(code)
