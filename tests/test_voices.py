@@ -203,3 +203,46 @@ def test_alignment_failure_is_an_error_not_a_guess():
     noise = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
     with pytest.raises(AlignmentError):
         align_phones(noise, 16000, [["M", "AY"], ["P", "AY", "P"]] * 20)
+
+
+def _espeak_english_phonemes() -> set[str]:
+    """Phoneme mnemonics of espeak-ng's English tables, read from its compiled phontab."""
+    import struct
+    from pathlib import Path
+
+    data = Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data/phontab").read_bytes()
+    pos, names = 4, set()
+    for _ in range(data[0]):
+        count = data[pos]
+        table = data[pos + 4 : pos + 36].split(b"\0")[0].decode()
+        pos += 36
+        for k in range(count):
+            mnemonic, _, _, _, kind = struct.unpack_from("<IIHBB", data, pos + 16 * k)
+            name = struct.pack("<I", mnemonic).split(b"\0")[0].decode("latin-1")
+            if table.startswith("en") and name and kind != 1:  # 1 = stress marks
+                names.add(name)
+        pos += 16 * count
+    return names
+
+
+def test_every_phone_of_the_english_engines_is_mapped():
+    """All phonemes of espeak's English tables and of festival's radio set map to ARPAbet
+    (the sentence list was also run through all 10 espeak voices and Piper: no unknowns)."""
+    import re
+    from pathlib import Path
+
+    espeak_names = _espeak_english_phonemes()
+    assert len(espeak_names) > 60
+    assert not [n for n in espeak_names if n not in voices_phones().ESPEAK_MAP]
+    radio = Path("/usr/share/festival/radio_phones.scm").read_text()
+    body = radio[radio.index("(defPhoneSet") : radio.index("(PhoneSet.silences")]
+    features = {"vc", "vlng", "vheight", "vfront", "vrnd", "ctype", "cplace", "cvox"}
+    phones = set(re.findall(r"^\s+\(([a-z#]+)(?:\s+\S+){8}\)", body, re.M)) - features
+    assert len(phones) >= 45
+    assert not [p for p in phones if p not in voices_phones().FESTIVAL_MAP]
+
+
+def voices_phones():
+    from core.data import phones
+
+    return phones
