@@ -87,8 +87,8 @@ def stage_camera(head: bpy.types.Object) -> None:
     scene.collection.objects.link(cam)
     cam.data.lens = 85
     angle = math.radians(25)  # from the character's left, looking back at the face
-    distance = 0.6
-    target = (0.0, 0.0, 0.16)
+    distance = 0.68
+    target = (0.0, 0.0, 0.135)
     cam.location = (
         target[0] + distance * math.sin(angle),
         target[1] - distance * math.cos(angle),
