@@ -9,10 +9,10 @@ export MESHTALK_WHEEL_CACHE ?= $(CURDIR)/.cache/meshtalk
 
 .PHONY: test lint assets system-deps clean dist demo
 
-$(VENV)/.ready: deps/train.txt deps/dev.txt deps/runtime.txt
+$(VENV)/.ready: deps/train.txt deps/dev.txt deps/runtime.txt deps/data-requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) -r deps/runtime.txt -r deps/train.txt -r deps/dev.txt
+	$(PIP) -r deps/runtime.txt -r deps/train.txt -r deps/data-requirements.txt -r deps/dev.txt
 	touch $@
 
 # Debian packages (speech engines for the corpus tests). Installed only when missing.

@@ -109,8 +109,10 @@ def log(run: Path, rank: int, record: dict) -> None:
         return
     with open(run / "log.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
-    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                   for k, v in record.items()), flush=True)  # fmt: skip
+    print(
+        " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
+        flush=True,
+    )
 
 
 # --- batches -------------------------------------------------------------------------------
@@ -198,8 +200,14 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     total = tcfg.stage1_iterations
 
     def windows() -> Windows:
-        return Windows(tcfg.corpus, "train", tcfg.stage1_frames, cfg,
-                       length=total * tcfg.batch_size, seed=tcfg.seed)  # fmt: skip
+        return Windows(
+            tcfg.corpus,
+            "train",
+            tcfg.stage1_frames,
+            cfg,
+            length=total * tcfg.batch_size,
+            seed=tcfg.seed,
+        )
 
     # Process 0 builds the data caches and the initial model; the others then load both.
     ds = windows() if rank == 0 else None
@@ -226,8 +234,14 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         noise = torch.stack([item_noise(tcfg.seed, 2 * i + j, shape) for i in idx for j in (0, 1)])
         for g in opt.param_groups:
             g["lr"] = learning_rate(tcfg, step, total)
-        out = loss_fn(model, batch["mel"], batch["vertices"] - batch["template"][:, None],
-                      batch["template"], int(batch["start"][0]), noise=noise)  # fmt: skip
+        out = loss_fn(
+            model,
+            batch["mel"],
+            batch["vertices"] - batch["template"][:, None],
+            batch["template"],
+            int(batch["start"][0]),
+            noise=noise,
+        )
         opt.zero_grad(set_to_none=True)
         out["total"].backward()
         average_gradients(model, n)
@@ -236,8 +250,13 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         step += 1
         stop = budget.spent(step, n)  # on every process: it is a collective
         if step % tcfg.log_every == 0 or step == total:
-            rec = {"stage": 1, "step": step, "lr": learning_rate(tcfg, step, total),
-                   "grad": float(grad), "sec": round(time.time() - t0, 1)}  # fmt: skip
+            rec = {
+                "stage": 1,
+                "step": step,
+                "lr": learning_rate(tcfg, step, total),
+                "grad": float(grad),
+                "sec": round(time.time() - t0, 1),
+            }
             rec.update({k: _mean(v, n) for k, v in out.items()})
             if step % tcfg.checkpoint_every == 0 or step == total:
                 rec.update(_validate(model, loss_fn, val))
@@ -266,8 +285,9 @@ def _save(path: Path, cfg, model, prior, **extra) -> None:
 
 def _validation_batches(tcfg: TrainConfig, cfg: ModelConfig) -> list[dict]:
     """Fixed windows of held-out voices and sentences, the same at every validation."""
-    ds = Windows(tcfg.corpus, "val", tcfg.stage1_frames, cfg, length=tcfg.val_windows,
-                 seed=tcfg.seed + 1)  # fmt: skip
+    ds = Windows(
+        tcfg.corpus, "val", tcfg.stage1_frames, cfg, length=tcfg.val_windows, seed=tcfg.seed + 1
+    )
     items = [x for i in range(tcfg.val_windows // 2) for x in ds.pair(i)]
     return [collate(items[i : i + tcfg.batch_size]) for i in range(0, len(items), tcfg.batch_size)]
 
@@ -277,8 +297,13 @@ def _validate(model: MeshTalk, loss_fn: StageOneLoss, batches: list[dict]) -> di
     model.eval()
     totals: dict[str, float] = {}
     for b in batches:
-        out = loss_fn(model, b["mel"], b["vertices"] - b["template"][:, None], b["template"],
-                      int(b["start"][0]))  # fmt: skip
+        out = loss_fn(
+            model,
+            b["mel"],
+            b["vertices"] - b["template"][:, None],
+            b["template"],
+            int(b["start"][0]),
+        )
         for k, v in out.items():
             totals["val_" + k] = totals.get("val_" + k, 0.0) + float(v) / len(batches)
     model.train()
@@ -303,10 +328,17 @@ def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     opt_path = run / "stage2_opt.pt"
     if step and opt_path.exists():
         opt.load_state_dict(torch.load(opt_path, weights_only=True))
-    ds = Windows(tcfg.corpus, "train", tcfg.stage2_frames, cfg, length=total * tcfg.batch_size,
-                 seed=tcfg.seed + 2)  # fmt: skip
-    val = Windows(tcfg.corpus, "val", tcfg.stage2_frames, cfg, length=tcfg.val_windows,
-                  seed=tcfg.seed + 3)  # fmt: skip
+    ds = Windows(
+        tcfg.corpus,
+        "train",
+        tcfg.stage2_frames,
+        cfg,
+        length=total * tcfg.batch_size,
+        seed=tcfg.seed + 2,
+    )
+    val = Windows(
+        tcfg.corpus, "val", tcfg.stage2_frames, cfg, length=tcfg.val_windows, seed=tcfg.seed + 3
+    )
     prior.train()
     t0 = time.time()
     stop = budget.spent(step, n)
@@ -331,8 +363,10 @@ def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
             if step % tcfg.checkpoint_every == 0 or step == total:
                 with torch.no_grad():
                     prior.eval()
-                    vb = [collate([val[i] for i in range(j, min(j + tcfg.batch_size, len(val)))])
-                          for j in range(0, len(val), tcfg.batch_size)]  # fmt: skip
+                    vb = [
+                        collate([val[i] for i in range(j, min(j + tcfg.batch_size, len(val)))])
+                        for j in range(0, len(val), tcfg.batch_size)
+                    ]
                     rec["val_ce"] = float(
                         np.mean([float(_prior_loss(model, prior, b)) for b in vb])
                     )
@@ -364,8 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = ModelConfig.from_toml(args.config)
     key = f"{args.stage}_iterations"
-    tcfg = TrainConfig.from_toml(args.config, corpus=args.corpus, run=args.run,
-                                 **{key: args.iterations})  # fmt: skip
+    tcfg = TrainConfig.from_toml(
+        args.config, corpus=args.corpus, run=args.run, **{key: args.iterations}
+    )
     Path(tcfg.run).mkdir(parents=True, exist_ok=True)
     (Path(tcfg.run) / "train_config.json").write_text(json.dumps(asdict(tcfg), indent=1))
     budget = Budget(stop_at=args.stop_at, minutes=args.minutes)

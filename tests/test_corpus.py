@@ -63,8 +63,11 @@ def test_sequences_are_aligned_and_animated(tiny_corpus, template):
     from core.data.faces import sequence_vertices
     from core.data.identities import identity_unit_deltas
 
-    seqs = [s for k in load_manifest(tiny_corpus)["shards"] for s in read_shard(
-        shard_path(tiny_corpus, int(k)))]  # fmt: skip
+    seqs = [
+        s
+        for k in load_manifest(tiny_corpus)["shards"]
+        for s in read_shard(shard_path(tiny_corpus, int(k)))
+    ]
     faces = {s.identity.tobytes() for s in seqs}
     assert len(faces) == len(seqs), "every sequence on its own face"
     for seq in seqs[:4]:

@@ -21,19 +21,37 @@ from core.train import Budget, TrainConfig, stage1, stage2
 ROOT = Path(__file__).resolve().parents[1]
 # A small network, so a step takes milliseconds; the code paths are the full ones.
 SMALL = {
-    "audio_channels": 32, "audio_dilations": [2, 4], "audio_lookahead": 10,
-    "expression_widths": [32, 16], "expression_dim": 16, "fusion_widths": [32, 32],
-    "heads": 4, "categories": 8, "template_widths": [32, 16], "latent_dim": 16,
-    "decoder_hidden": 16, "basis_size": 16, "prior_channels": 16,
-}  # fmt: skip
+    "audio_channels": 32,
+    "audio_dilations": [2, 4],
+    "audio_lookahead": 10,
+    "expression_widths": [32, 16],
+    "expression_dim": 16,
+    "fusion_widths": [32, 32],
+    "heads": 4,
+    "categories": 8,
+    "template_widths": [32, 16],
+    "latent_dim": 16,
+    "decoder_hidden": 16,
+    "basis_size": 16,
+    "prior_channels": 16,
+}
 
 
 def _config(tmp: Path, corpus: Path, run: str, **train) -> Path:
     body = {
-        "corpus": str(corpus), "run": str(tmp / run), "batch_size": 4, "stage1_frames": 8,
-        "stage2_frames": 12, "stage1_iterations": 4, "stage2_iterations": 2, "log_every": 1,
-        "checkpoint_every": 2, "val_windows": 4, "stats_windows": 8, "threads": 1,
-    } | train  # fmt: skip
+        "corpus": str(corpus),
+        "run": str(tmp / run),
+        "batch_size": 4,
+        "stage1_frames": 8,
+        "stage2_frames": 12,
+        "stage1_iterations": 4,
+        "stage2_iterations": 2,
+        "log_every": 1,
+        "checkpoint_every": 2,
+        "val_windows": 4,
+        "stats_windows": 8,
+        "threads": 1,
+    } | train
     lines = ["[model]"] + [f"{k} = {json.dumps(v)}" for k, v in SMALL.items()]
     lines += ["[train]"] + [f"{k} = {json.dumps(v)}" for k, v in body.items()]
     path = tmp / f"{run}.toml"
@@ -82,8 +100,17 @@ def test_torchrun_two_processes_match_one(tiny_corpus, tmp_path):
     for n in (1, 2):
         path = _config(tmp_path, tiny_corpus, f"p{n}", stage1_iterations=3, checkpoint_every=3)
         torchrun = Path(sys.executable).with_name("torchrun")
-        cmd = [str(torchrun), f"--nproc_per_node={n}", "--master_port", str(29500 + n),
-               "-m", "core.train", "stage1", "--config", str(path)]  # fmt: skip
+        cmd = [
+            str(torchrun),
+            f"--nproc_per_node={n}",
+            "--master_port",
+            str(29500 + n),
+            "-m",
+            "core.train",
+            "stage1",
+            "--config",
+            str(path),
+        ]
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
         logs.append(_log(tmp_path / f"p{n}"))

@@ -56,8 +56,10 @@ def _manifest(root: Path, config: CorpusConfig, voices: list[str], seconds: dict
 def load_manifest(root: Path) -> dict:
     path = Path(root) / "manifest.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no corpus at {root} (missing manifest.json): build one with "
-                                "`python -m core.data build --out {root}`")  # fmt: skip
+        raise FileNotFoundError(
+            f"no corpus at {root} (missing manifest.json): build one with "
+            "`python -m core.data build --out {root}`"
+        )
     return json.loads(path.read_text())
 
 
@@ -71,8 +73,9 @@ def build_corpus(
     if (root / "manifest.json").is_file():
         old = load_manifest(root)
         if CorpusConfig.from_json(old["config"]) != config or old["voices"] != voices:
-            raise ValueError(f"{root} holds a corpus with another config or voice list; "
-                             "use a new --out folder")  # fmt: skip
+            raise ValueError(
+                f"{root} holds a corpus with another config or voice list; use a new --out folder"
+            )
     n_sentences = len(load_sentences())
     stream = jobs(voices, n_sentences, config)
     per = config.sequences_per_shard

@@ -33,8 +33,14 @@ def frame_pitch(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int) 
     import librosa
 
     hop = int(round(sample_rate / fps))
-    f0 = librosa.yin(audio.astype(np.float32), fmin=60, fmax=400, sr=sample_rate,
-                     frame_length=1024, hop_length=hop)  # fmt: skip
+    f0 = librosa.yin(
+        audio.astype(np.float32),
+        fmin=60,
+        fmax=400,
+        sr=sample_rate,
+        frame_length=1024,
+        hop_length=hop,
+    )
     f0 = np.resize(f0, n_frames) if len(f0) >= n_frames else np.pad(f0, (0, n_frames - len(f0)))
     rms = frame_rms(audio, sample_rate, fps, n_frames)
     return np.where(rms > 0.1 * rms.max(initial=1e-9), f0, 0.0).astype(np.float32)

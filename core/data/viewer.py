@@ -53,18 +53,34 @@ def contact_sheet(seq, out: Path, frames: int = 12, fps: float = 30.0, sample_ra
     for col, frame in enumerate(picks):
         for row, zoom in ((0, mouth_zoom), (1, None)):
             ax = fig.add_subplot(grid[row, col])
-            draw_face(ax, verts[frame], template.faces, template.face_material,
-                      template.material_names, zoom=zoom)  # fmt: skip
-        ax.set_title(f"{chosen[col].symbol} {frame / fps:.2f}s", fontsize=7,
-                     color="red" if chosen[col].symbol in BILABIAL else "black")  # fmt: skip
+            draw_face(
+                ax,
+                verts[frame],
+                template.faces,
+                template.face_material,
+                template.material_names,
+                zoom=zoom,
+            )
+        ax.set_title(
+            f"{chosen[col].symbol} {frame / fps:.2f}s",
+            fontsize=7,
+            color="red" if chosen[col].symbol in BILABIAL else "black",
+        )
     wave = fig.add_subplot(grid[2, :])
     t = np.arange(len(seq.audio)) / sample_rate
     wave.plot(t, seq.audio / 32768.0, lw=0.4, color="0.3")
     for p in seq.phones:
         wave.axvline(p.start, color="0.8", lw=0.5)
         color = "red" if p.symbol in BILABIAL else "black"
-        wave.text((p.start + p.end) / 2, 0.9, p.symbol, ha="center", fontsize=6, color=color,
-                  transform=wave.get_xaxis_transform())  # fmt: skip
+        wave.text(
+            (p.start + p.end) / 2,
+            0.9,
+            p.symbol,
+            ha="center",
+            fontsize=6,
+            color=color,
+            transform=wave.get_xaxis_transform(),
+        )
     for frame in picks:
         wave.axvline(frame / fps, color="tab:blue", lw=0.8, ls="--")
     wave.set_xlim(0, t[-1] if len(t) else 1)

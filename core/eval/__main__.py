@@ -1,0 +1,114 @@
+"""`python -m core.eval`: score animation methods on the corpus's held-out test voices and
+sentences, side by side, and print a markdown table for docs/RESULTS.md.
+
+    python -m core.eval --corpus /work/data/corpus --weights core/assets/meshtalk.npz \
+        --ablation core/assets/meshtalk_l2.npz --limit 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..data.dataset import load_split
+from ..data.faces import sequence_vertices
+from ..data.identities import identity_unit_deltas, identity_vertices
+from ..template import load_template
+from .methods import Face, meshtalk, phone_baseline, static
+from .scores import Totals, score
+
+COLUMNS = ("LVE_mm", "FDD_mm", "pbm_closure", "open_vowel_rate", "blinks_per_min")
+
+
+def evaluate(
+    corpus: Path,
+    methods: dict,
+    split: str = "test",
+    limit: int | None = None,
+    seeds_differ: str | None = None,
+) -> dict[str, dict[str, float]]:
+    """Summaries per method (and the ground truth's own, as a reference row)."""
+    template = load_template()
+    sequences = load_split(corpus, split)[:limit]
+    totals = {name: Totals() for name in ["ground truth", *methods]}
+    for i, seq in enumerate(sequences):
+        deltas = identity_unit_deltas(seq.identity)
+        face = Face(identity_vertices(seq.identity), deltas)
+        truth = sequence_vertices(seq, deltas)
+        audio = seq.audio.astype(np.float32) / 32768.0
+        totals["ground truth"].add(score(truth, truth, face.rest, seq.phones, template))
+        for name, method in methods.items():
+            pred = method(audio, len(truth), face)
+            totals[name].add(score(pred, truth, face.rest, seq.phones, template))
+            if name == seeds_differ:
+                totals[name].add(_seed_spread(method, audio, len(truth), face, pred, template))
+        print(f"\r{i + 1}/{len(sequences)} sequences", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return {name: t.summary() for name, t in totals.items()}
+
+
+def _seed_spread(method, audio, n, face, pred, template) -> Totals:
+    """How far another seed moves the upper face and the lips (mean vertex distance, mm)."""
+    other = method.with_seed(1)(audio, n, face)
+    dist = np.linalg.norm(other - pred, axis=-1)
+    t = Totals()
+    t.extra = {
+        "seed_upper_diff_mm": [1000 * float(dist[:, template.region("upper_face")].mean())],
+        "seed_lip_diff_mm": [1000 * float(dist[:, template.region("lips")].mean())],
+    }
+    return t
+
+
+def markdown(results: dict[str, dict[str, float]]) -> str:
+    extra = sorted({k for r in results.values() for k in r} - set(COLUMNS))
+    cols = [*COLUMNS, *extra]
+    lines = ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, row in results.items():
+        cells = [f"{row[c]:.3f}" if c in row else "" for c in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.eval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--split", default="test", choices=("val", "test"))
+    parser.add_argument("--weights", type=Path, help="exported MeshTalk weights (sampled codes)")
+    parser.add_argument("--ablation", type=Path, help="the same network trained with plain L2")
+    parser.add_argument("--limit", type=int, help="first N sequences of the split")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    methods = {}
+    if args.weights:
+        methods["meshtalk (sampled)"] = meshtalk(args.weights, temperature=args.temperature)
+    if args.ablation:
+        methods["plain L2 (sampled)"] = meshtalk(args.ablation, temperature=args.temperature)
+    methods["static face"] = static
+    methods["phone recogniser + articulation"] = phone_baseline
+    t0 = time.time()
+    results = evaluate(
+        args.corpus,
+        methods,
+        args.split,
+        args.limit,
+        seeds_differ="meshtalk (sampled)" if args.weights else None,
+    )
+    print(markdown(results))
+    print(f"\n{args.split} split of {args.corpus}, {time.time() - t0:.0f} s", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Scores of one predicted sequence against its ground truth, and their totals over a test set.
+
+Thresholds are stated here once: a phone counts as "lips closed" when the midline lip gap
+falls below CLOSED_MM at some frame inside it, an open vowel as "open" when the gap exceeds
+OPEN_MM, and a blink is a dip of an eyelid gap below BLINK_FRACTION of its rest opening.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.phones import BILABIALS, Phone
+from ..metrics import eyelid_gap, lip_gap, lip_vertex_error, upper_face_dynamics_deviation
+from ..template import Template
+
+CLOSED_MM = 1.0
+OPEN_MM = 3.0
+OPEN_VOWELS = frozenset(("AA", "AE", "AH", "AO", "AW", "AY"))
+BLINK_FRACTION = 0.3
+
+
+@dataclass
+class Totals:
+    """Running sums over sequences (frame-weighted where the metric is per frame)."""
+
+    frames: int = 0
+    lve_sum: float = 0.0
+    fdd_sum: float = 0.0
+    sequences: int = 0
+    bilabials: int = 0
+    closed: int = 0
+    open_vowels: int = 0
+    opened: int = 0
+    blinks: float = 0.0
+    seconds: float = 0.0
+    extra: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, other: Totals) -> None:
+        for name in (
+            "frames",
+            "lve_sum",
+            "fdd_sum",
+            "sequences",
+            "bilabials",
+            "closed",
+            "open_vowels",
+            "opened",
+            "blinks",
+            "seconds",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for k, v in other.extra.items():
+            self.extra.setdefault(k, []).extend(v)
+
+    def summary(self) -> dict[str, float]:
+        out = {
+            "LVE_mm": 1000 * self.lve_sum / max(self.frames, 1),
+            "FDD_mm": 1000 * self.fdd_sum / max(self.sequences, 1),
+            "pbm_closure": self.closed / max(self.bilabials, 1),
+            "open_vowel_rate": self.opened / max(self.open_vowels, 1),
+            "blinks_per_min": 60 * self.blinks / max(self.seconds, 1e-9),
+        }
+        out.update({k: float(np.mean(v)) for k, v in self.extra.items()})
+        return out
+
+
+def phone_spans(phones: Sequence[Phone], symbols: frozenset[str], n: int, fps: float):
+    """Frame index arrays of the phones in `symbols` (at least the middle frame each)."""
+    for p in phones:
+        if p.symbol in symbols:
+            frames = np.arange(int(np.ceil(p.start * fps)), int(np.floor(p.end * fps)) + 1)
+            mid = int(round((p.start + p.end) / 2 * fps))
+            frames = np.union1d(frames, [mid])
+            frames = frames[(frames >= 0) & (frames < n)]
+            if len(frames):
+                yield frames
+
+
+def count_blinks(gap: np.ndarray, rest: float) -> int:
+    """Closures: entries into gap < BLINK_FRACTION * rest (a double blink counts twice)."""
+    closed = gap < BLINK_FRACTION * rest
+    return int(np.count_nonzero(closed[1:] & ~closed[:-1]) + int(closed[0]))
+
+
+def score(
+    pred: np.ndarray,
+    truth: np.ndarray,
+    rest: np.ndarray,
+    phones: Sequence[Phone],
+    template: Template,
+    fps: float = 30.0,
+) -> Totals:
+    """Totals of one sequence: pred/truth (T, V, 3) vertices, rest (V, 3) the neutral face."""
+    n = min(len(pred), len(truth))
+    pred, truth = pred[:n], truth[:n]
+    t = Totals(frames=n, sequences=1, seconds=n / fps)
+    t.lve_sum = lip_vertex_error(pred, truth, template.region("lips")) * n
+    t.fdd_sum = upper_face_dynamics_deviation(pred, truth, rest, template.region("upper_face"))
+    gap = lip_gap(pred, template)
+    for frames in phone_spans(phones, BILABIALS, n, fps):
+        t.bilabials += 1
+        t.closed += int(gap[frames].min() < CLOSED_MM / 1000)
+    for frames in phone_spans(phones, OPEN_VOWELS, n, fps):
+        t.open_vowels += 1
+        t.opened += int(gap[frames].max() > OPEN_MM / 1000)
+    for side in ("left", "right"):  # blinks, not lids: the mean of both eyes
+        lid = eyelid_gap(pred, template, side)
+        t.blinks += count_blinks(lid, float(eyelid_gap(rest, template, side))) / 2
+    return t
