@@ -13,7 +13,7 @@ import _extension as ext  # noqa: E402
 from core.audio import load_audio  # noqa: E402
 from core.retarget import fit_arkit_weights  # noqa: E402
 from core.runtime import Animator  # noqa: E402
-from core.writers import read_pc2, resample_frames  # noqa: E402
+from core.writers import compact_basis, read_pc2, resample_frames  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,14 @@ def max_vertex_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(((a - b) ** 2).sum(-1)).max())
 
 
+def key_tolerance(offsets: np.ndarray, scale: float = 1.0) -> float:
+    """0.1 mm (+ float32 slack) when 64 keys can reach it, as they can for the bundled and
+    the untrained networks; otherwise the error the add-on reports (a trained network's
+    clip may need more than 64 directions)."""
+    basis = compact_basis(offsets)
+    return 1.05e-4 * scale if basis.within_tolerance else basis.max_error * 1.05 * scale
+
+
 @pytest.mark.parametrize("fps", [24, 30, 60])
 def test_shape_keys_rebuild_every_frame_within_0_1_mm(addon, network, speech, template, fps):
     src = new_scene(fps, strip_frame=10)
@@ -68,9 +76,10 @@ def test_shape_keys_rebuild_every_frame_within_0_1_mm(addon, network, speech, te
     assert 0 < len(keys) <= 64
     start = 10 + 2  # the strip's first frame plus the offset
     frames = list(range(0, len(expected), max(1, len(expected) // 12))) + [len(expected) - 1]
+    tol = key_tolerance(expected - template.vertices)
     for i in frames:
         err = max_vertex_error(evaluated(head, start + i), expected[i])
-        assert err <= 1.05e-4, f"frame {i}: {err * 1000:.3f} mm"
+        assert err <= tol, f"frame {i}: {err * 1000:.3f} mm"
     assert scene.render.fps == fps
 
 
@@ -86,7 +95,8 @@ def test_shape_keys_survive_save_and_reload(addon, network, speech, template, tm
     head = bpy.data.objects["MeshTalk Head"]
     np.testing.assert_allclose(evaluated(head, 40), before, atol=1e-6)
     expected = network.animate(speech, template.vertices, seed=0)
-    assert max_vertex_error(evaluated(head, 40), expected[39]) <= 1.05e-4
+    tol = key_tolerance(expected - template.vertices)
+    assert max_vertex_error(evaluated(head, 40), expected[39]) <= tol
 
 
 def test_mesh_cache_plays_the_pc2_from_the_strip_start(addon, network, speech, template, tmp_path):
@@ -163,11 +173,12 @@ def test_hm08_character_gets_its_face_animated(addon, network, speech, template,
     verts = network.animate(speech, template.vertices, seed=0)  # its face is the template's
     present = template.source_index < n_vertices
     face = template.source_index[present]
+    tol = key_tolerance(verts[:, present] - template.vertices[present])
     for i in (10, 50):
         got = evaluated(body, 1 + i)
         want = rest.copy()
         want[face] = verts[i][present] + np.float32([0.0, 0.0, 1.5])
-        assert max_vertex_error(got, want) <= 1.05e-4
+        assert max_vertex_error(got, want) <= tol
         other = np.setdiff1d(np.arange(len(rest)), face)
         np.testing.assert_array_equal(got[other], rest[other])  # the body does not move
 
@@ -193,6 +204,53 @@ def test_turned_and_scaled_character_moves_in_its_own_frame(
     result = bpy.ops.meshtalk.generate(object_name="Big", mode=mode, cache_dir=str(tmp_path), **src)
     assert result == {"FINISHED"}
     verts = network.animate(speech, template.vertices, seed=0)
+    tol = key_tolerance(verts - template.vertices, scale=1.2) if mode == "SHAPE_KEYS" else 2e-5
     for i in (15, 70):
         want = rest + 1.2 * (verts[i] - template.vertices) @ rot.T
-        assert max_vertex_error(evaluated(obj, 1 + i), want) <= 1.2e-4, i
+        assert max_vertex_error(evaluated(obj, 1 + i), want) <= tol, i
+
+
+def _arkit_clip(template, frames: int = 150) -> tuple[np.ndarray, np.ndarray]:
+    """A clip that uses every face unit (rank ~52, unlike an untrained network's output)."""
+    rng = np.random.default_rng(9)
+    kernel = np.exp(-(np.linspace(-3, 3, 31) ** 2))
+    x = rng.normal(0, 1, (frames + 30, 52))
+    x = np.stack([np.convolve(x[:, j], kernel / kernel.sum(), "valid") for j in range(52)], 1)
+    weights = np.clip(x[:frames] * 2, 0, 1).astype(np.float32)
+    return template.pose(weights).astype(np.float32), weights
+
+
+def test_rich_clip_from_an_animation_file(addon, template, tmp_path):
+    """An .npz animation (the core CLI's output) applied at 24 fps: dozens of keys, every
+    frame within 0.1 mm; and in the ARKit mode the fit gives back the clip's own weights."""
+    from core.writers import Animation, save_animation
+
+    verts, weights = _arkit_clip(template)
+    path = tmp_path / "clip.npz"
+    save_animation(
+        path, Animation(verts, 30.0, template.source_index, template.arkit_names, weights)
+    )
+    new_scene(24, strip_frame=1)
+    bpy.ops.meshtalk.add_head(arkit_keys=True)
+    head = bpy.context.active_object
+    assert bpy.ops.meshtalk.generate(
+        object_name=head.name, mode="SHAPE_KEYS", animation_path=str(path)
+    ) == {"FINISHED"}
+    names = [k.name for k in head.data.shape_keys.key_blocks if k.name.startswith("MeshTalk_")]
+    assert 30 <= len(names) <= 64
+    for kb in head.data.shape_keys.key_blocks:  # the ARKit keys stay at rest in this mode
+        if not kb.name.startswith("MeshTalk_"):
+            kb.value = 0.0
+    expected = resample_frames(verts, 30, 24)
+    for i in range(0, len(expected), 9):
+        assert max_vertex_error(evaluated(head, 1 + i), expected[i]) <= 1.05e-4, i
+    assert bpy.ops.meshtalk.generate(
+        object_name=head.name, mode="ARKIT", animation_path=str(path)
+    ) == {"FINISHED"}
+    assert not [k for k in head.data.shape_keys.key_blocks if k.name.startswith("MeshTalk_")]
+    want = resample_frames(weights, 30, 24)
+    key = head.data.shape_keys
+    for i in (5, 40, 100):
+        bpy.context.scene.frame_set(1 + i)
+        got = np.array([key.key_blocks[n].value for n in template.arkit_names])
+        assert np.abs(got - want[i]).max() < 2e-3, i
