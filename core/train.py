@@ -234,14 +234,7 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         noise = torch.stack([item_noise(tcfg.seed, 2 * i + j, shape) for i in idx for j in (0, 1)])
         for g in opt.param_groups:
             g["lr"] = learning_rate(tcfg, step, total)
-        out = loss_fn(
-            model,
-            batch["mel"],
-            batch["vertices"] - batch["template"][:, None],
-            batch["template"],
-            int(batch["start"][0]),
-            noise=noise,
-        )
+        out = _stage1_loss(loss_fn, model, batch, noise)
         opt.zero_grad(set_to_none=True)
         out["total"].backward()
         average_gradients(model, n)
@@ -266,6 +259,12 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
             torch.save(opt.state_dict(), run / "stage1_opt.tmp")
             os.replace(run / "stage1_opt.tmp", run / "stage1_opt.pt")
     return ckpt_path
+
+
+def _stage1_loss(loss_fn: StageOneLoss, model: MeshTalk, batch: dict, noise=None) -> dict:
+    offsets = batch["vertices"] - batch["template"][:, None]
+    start = int(batch["start"][0])
+    return loss_fn(model, batch["mel"], offsets, batch["template"], start, noise=noise)
 
 
 def _mean(x: torch.Tensor, n: int) -> float:
@@ -297,13 +296,7 @@ def _validate(model: MeshTalk, loss_fn: StageOneLoss, batches: list[dict]) -> di
     model.eval()
     totals: dict[str, float] = {}
     for b in batches:
-        out = loss_fn(
-            model,
-            b["mel"],
-            b["vertices"] - b["template"][:, None],
-            b["template"],
-            int(b["start"][0]),
-        )
+        out = _stage1_loss(loss_fn, model, b)
         for k, v in out.items():
             totals["val_" + k] = totals.get("val_" + k, 0.0) + float(v) / len(batches)
     model.train()

@@ -46,3 +46,16 @@ def tiny_corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
     build_corpus(root, hours=0.01, config=TINY, workers=2, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory, template) -> Path:
+    """A small randomly initialised network, exported like a trained one."""
+    from core.config import ModelConfig
+    from core.export import build_random, export_weights
+
+    cfg = ModelConfig(heads=4, categories=8, basis_size=16)
+    model, prior = build_random(cfg, template)
+    path = tmp_path_factory.mktemp("w") / "random.npz"
+    export_weights(path, cfg, model, prior, template)
+    return path

@@ -6,21 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.config import ModelConfig
 from core.eval.__main__ import evaluate, main, markdown
 from core.eval.methods import meshtalk, phone_baseline, static
 from core.eval.phone_recognizer import recognize_phones
 from core.eval.scores import count_blinks
-from core.export import build_random, export_weights
-
-
-@pytest.fixture(scope="module")
-def random_weights(tmp_path_factory, template):
-    cfg = ModelConfig(heads=4, categories=8, basis_size=16)
-    model, prior = build_random(cfg, template)
-    path = tmp_path_factory.mktemp("w") / "random.npz"
-    export_weights(path, cfg, model, prior, template)
-    return path
 
 
 def test_scores_rank_truth_above_baselines(tiny_corpus, random_weights):

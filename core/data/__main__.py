@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli import run_cli
 from .corpus import CorpusConfig
 
 
@@ -56,13 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(run=_show)
     v = sub.add_parser("voices", help="list the voices available on this machine")
     v.set_defaults(run=_voices)
-    args = parser.parse_args(argv)
-    try:
-        args.run(args)
-    except (OSError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(parser, argv)
 
 
 if __name__ == "__main__":
