@@ -9,6 +9,21 @@ from . import audio_source, compat, targets
 from .errors import MeshTalkError
 from .operators.generate import is_running
 
+_analysed: dict[tuple, targets.Target] = {}
+
+
+def _analyse_cached(obj: bpy.types.Object) -> targets.Target:
+    """The panel redraws often; analysing a 19k-vertex body each time would be felt. The key
+    changes whenever the answer can (vertex/edge counts, shape-key names)."""
+    mesh = obj.data
+    keys = mesh.shape_keys
+    names = tuple(k.name for k in keys.key_blocks) if keys is not None else ()
+    stamp = (obj.name, mesh.name, len(mesh.vertices), len(mesh.edges), names)
+    if stamp not in _analysed:
+        _analysed.clear()
+        _analysed[stamp] = targets.analyse(obj)
+    return _analysed[stamp]
+
 
 def panel_state(context: bpy.types.Context) -> list[tuple[str, str]]:
     """(icon, line) hints under the Generate button: what the target supports, which audio."""
@@ -19,7 +34,7 @@ def panel_state(context: bpy.types.Context) -> list[tuple[str, str]]:
         return [("INFO", "Choose a mesh to animate")]
     try:
         targets.check_editable(obj, context)
-        t = targets.analyse(obj)
+        t = _analyse_cached(obj)
     except MeshTalkError as exc:
         return [("ERROR", str(exc))]
     kinds = []

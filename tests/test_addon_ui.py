@@ -94,6 +94,17 @@ def test_add_menu_and_head(addon, template):
     assert names[0] == "Basis" and names[1:] == list(template.arkit_names)
 
 
+def test_the_core_is_the_vendored_copy(addon):
+    """Inside Blender the add-on's core lives in its own package: another add-on's `core`
+    module cannot shadow it, and it is not the source checkout's."""
+    vendored = addon.vendored
+    assert vendored.core.__name__ == f"{ext.MODULE}.core"
+    assert vendored.writers.__name__ == f"{ext.MODULE}.core.writers"
+    assert vendored.module("runtime").__name__ == f"{ext.MODULE}.core.runtime"
+    assert vendored.weights_path().is_file()
+    assert str(ext.ROOT) not in vendored.core.__file__
+
+
 def test_arkit_spellings(addon, template):
     match = addon.targets.match_arkit_keys
     spellings = [
