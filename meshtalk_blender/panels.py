@@ -93,6 +93,7 @@ class VIEW3D_PT_meshtalk(bpy.types.Panel):
         row.scale_y = 1.4
         row.enabled = not is_running()
         row.operator("meshtalk.generate", icon="PLAY_SOUND")
+        layout.operator("meshtalk.clear", icon="TRASH")
         for icon, line in panel_state(context):
             layout.label(text=line, icon=icon)
 

@@ -105,6 +105,25 @@ def test_switching_modes_leaves_one_result(addon, tmp_path):
     assert "MeshTalk Cache" not in head.modifiers and meshtalk_keys(head)
 
 
+def test_clear_removes_only_meshtalks_output(addon, tmp_path):
+    head = new_scene_with_head()
+    smile_co = _animator_setup(head)
+    generate(object_name=head.name, mode="SHAPE_KEYS")
+    assert meshtalk_keys(head)
+    assert bpy.ops.meshtalk.clear(object_name=head.name) == {"FINISHED"}
+    key = head.data.shape_keys
+    assert meshtalk_keys(head) == [] and "MeshTalk" not in key.animation_data.nla_tracks
+    assert key.animation_data.action.name == "MyAction"
+    co = np.empty(len(smile_co) * 3, np.float32)
+    key.key_blocks["MySmile"].data.foreach_get("co", co)
+    np.testing.assert_array_equal(co.reshape(-1, 3), smile_co)
+    generate(object_name=head.name, mode="MESH_CACHE", cache_dir=str(tmp_path))
+    bpy.ops.meshtalk.clear(object_name=head.name)
+    assert [m.name for m in head.modifiers] == ["MySmooth"]
+    with pytest.raises(RuntimeError, match="No object named"):
+        bpy.ops.meshtalk.clear(object_name="Ghost")
+
+
 def test_one_undo_step_reverts_a_generation(addon):
     """The operator is an undo step ({'REGISTER', 'UNDO'}); Blender pushes it after the
     operator in the UI, which background mode leaves to the caller, so the test pushes."""

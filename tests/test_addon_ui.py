@@ -94,6 +94,28 @@ def test_add_menu_and_head(addon, template):
     assert names[0] == "Basis" and names[1:] == list(template.arkit_names)
 
 
+@ext.needs_strips  # Audaspace is Blender's audio library: without it, no aud either
+def test_other_formats_are_decoded_by_blender(addon, tmp_path):
+    """MP3/FLAC/OGG: Blender's own audio library decodes them inside Blender (no soundfile
+    there); the network gets the same 16 kHz signal as from the WAV."""
+    import aud
+
+    from core.audio import load_audio
+
+    sound = aud.Sound(str(ext.SPEECH)).resample(44100, False).rechannel(2)
+    flac = tmp_path / "speech.flac"
+    sound.write(str(flac), 44100, 2, aud.FORMAT_S16, aud.CONTAINER_FLAC, aud.CODEC_FLAC)
+    wav = load_audio(ext.SPEECH)
+    got = addon.audio_source._load_with_aud(flac, None)
+    assert abs(len(got) - len(wav)) <= 2
+    n = min(len(got), len(wav))
+    assert np.corrcoef(got[:n], wav[:n])[0, 1] > 0.999
+    bad = tmp_path / "noise.mp3"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(addon.errors.MeshTalkError, match="Cannot read the audio file"):
+        addon.audio_source._load_with_aud(bad, None)
+
+
 def test_the_core_is_the_vendored_copy(addon):
     """Inside Blender the add-on's core lives in its own package: another add-on's `core`
     module cannot shadow it, and it is not the source checkout's."""
