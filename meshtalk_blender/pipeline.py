@@ -128,8 +128,9 @@ def plan(context: bpy.types.Context, request: Request) -> Plan:
         src = audio_source.from_strip(scene, request.strip_name)
         audio, start, animation_file = src.path, src.frame_start, None
     fps = compat.scene_fps(scene)
-    result = Plan(request, target, audio, start + request.frame_offset, fps)
-    result.animation_file = animation_file
+    result = Plan(
+        request, target, audio, start + request.frame_offset, fps, animation_file=animation_file
+    )
     if request.mode == "MESH_CACHE":
         folder = mesh_cache.cache_folder(request.cache_dir)
         result.cache_path = mesh_cache.cache_file(folder, obj)
