@@ -50,7 +50,6 @@ class TrainConfig:
     val_windows: int = 64
     stats_windows: int = 400  # windows sampled for the mel statistics and the PCA basis
     threads: int = 2
-    loader_workers: int = 1
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> TrainConfig:
@@ -386,13 +385,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", help="override [train] corpus")
     parser.add_argument("--run", help="override [train] run folder")
     parser.add_argument("--iterations", type=int, help="override this stage's iterations")
+    parser.add_argument("--threads", type=int, help="override [train] threads (torch)")
     parser.add_argument("--stop-at", type=int, help="checkpoint and stop at this step")
     parser.add_argument("--minutes", type=float, help="checkpoint and stop after this long")
     args = parser.parse_args(argv)
     cfg = ModelConfig.from_toml(args.config)
     key = f"{args.stage}_iterations"
     tcfg = TrainConfig.from_toml(
-        args.config, corpus=args.corpus, run=args.run, **{key: args.iterations}
+        args.config,
+        corpus=args.corpus,
+        run=args.run,
+        threads=args.threads,
+        **{key: args.iterations},
     )
     Path(tcfg.run).mkdir(parents=True, exist_ok=True)
     (Path(tcfg.run) / "train_config.json").write_text(json.dumps(asdict(tcfg), indent=1))
