@@ -76,16 +76,6 @@ def new_action(name: str, id_data: bpy.types.ID):
     return action, slot
 
 
-def action_slot(action: bpy.types.Action, id_data: bpy.types.ID):
-    """The slot of `action` that animates IDs like `id_data` (created if missing)."""
-    if not _layered(action):
-        return None
-    for slot in action.slots:
-        if slot.target_id_type == id_data.id_type:
-            return slot
-    return action.slots.new(id_type=id_data.id_type, name=id_data.name)
-
-
 def new_fcurve(action: bpy.types.Action, slot, data_path: str):
     if not _layered(action):
         return action.fcurves.new(data_path)
@@ -106,20 +96,6 @@ def action_fcurves(action: bpy.types.Action, slot=None) -> list:
         if bag is not None:
             curves.extend(bag.fcurves)
     return curves
-
-
-def remove_fcurves(action: bpy.types.Action, slot, fcurves: list) -> None:
-    if not fcurves:
-        return
-    if not _layered(action):
-        for fc in fcurves:
-            action.fcurves.remove(fc)
-        return
-    from bpy_extras import anim_utils
-
-    bag = anim_utils.action_get_channelbag_for_slot(action, slot)
-    for fc in fcurves:
-        bag.fcurves.remove(fc)
 
 
 def active_action(id_data: bpy.types.ID):

@@ -8,6 +8,7 @@ the repository's top-level `core` package.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from pathlib import Path
@@ -42,11 +43,7 @@ def weights_path() -> Path:
     return CORE_DIR / "assets" / "meshtalk.npz"
 
 
-_template_cache: dict[str, object] = {}
-
-
+@functools.cache
 def load_template():
     """The bundled template head, loaded once per session (it is ~3 MB of arrays)."""
-    if "t" not in _template_cache:
-        _template_cache["t"] = template.load_template()
-    return _template_cache["t"]
+    return template.load_template()
