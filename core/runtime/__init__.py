@@ -164,9 +164,7 @@ class Animator:
     def audio_features(self, audio16k: np.ndarray) -> np.ndarray:
         """Audio encoder features (T, D) at the video rate (one-shot)."""
         audio, cfg = self._audio(audio16k, None), self.config
-        n_mel = n_mel_frames(len(audio), cfg)
-        feats = self.audio_encoder(log_mel_range(audio, 0, n_mel, cfg))
-        return _interpolate(feats, *video_positions(0, n_video_frames(len(audio), cfg), n_mel, cfg))
+        return self._features(audio, 0, n_video_frames(len(audio), cfg))
 
     def decode_codes(
         self, codes: np.ndarray, template_vertices: np.ndarray | None = None
@@ -217,23 +215,33 @@ class Animator:
         cfg = self.config
         if chunk_frames < 1:
             raise ValueError("chunk_frames must be >= 1")
-        n_frames, n_mel = n_video_frames(len(audio), cfg), n_mel_frames(len(audio), cfg)
+        n_frames = n_video_frames(len(audio), cfg)
         rng = np.random.default_rng(seed)
         greedy = temperature <= 0
         ident = self.decoder.identity(template)
         prior_state = self.prior.initial_state()
         decoder_state = self.decoder.initial_state()
-        margin = cfg.audio_half_context
         for start in range(0, n_frames, chunk_frames):
             stop = min(n_frames, start + chunk_frames)
-            i0, i1, w = video_positions(start, stop, n_mel, cfg)
-            lo, hi = max(0, int(i0[0]) - margin), min(n_mel, int(i1[-1]) + margin + 1)
-            feats = self.audio_encoder(log_mel_range(audio, lo, hi, cfg))
-            audio_feats = _interpolate(feats, i0 - lo, i1 - lo, w)
+            audio_feats = self._features(audio, start, stop)
             noise = None if greedy else gumbel_noise(rng, stop - start, cfg)
             codes = self.prior.sample(audio_feats, prior_state, noise, temperature)
             coeffs, decoder_state = self.decoder.coefficients(codes, ident, decoder_state)
             yield start, coeffs, codes
+
+    def _features(self, audio: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Audio features (stop - start, D) of video frames [start, stop): the encoder runs
+        on their mel frames plus `audio_half_context` on each side, so the features equal
+        the one-shot pass; its last layer only at the mel frames the frames read."""
+        cfg = self.config
+        n_mel = n_mel_frames(len(audio), cfg)
+        i0, i1, w = video_positions(start, stop, n_mel, cfg)
+        margin = cfg.audio_half_context
+        lo, hi = max(0, int(i0[0]) - margin), min(n_mel, int(i1[-1]) + margin + 1)
+        i1 = np.where(w > 0, i1, i0)  # weight 0 (every third frame): i0 alone
+        rows, where = np.unique(np.concatenate([i0, i1]) - lo, return_inverse=True)
+        feats = self.audio_encoder(log_mel_range(audio, lo, hi, cfg), rows)
+        return _interpolate(feats, where[: len(w)], where[len(w) :], w)
 
 
 def _interpolate(feats: np.ndarray, i0: np.ndarray, i1: np.ndarray, w: np.ndarray) -> np.ndarray:
