@@ -103,56 +103,75 @@ class Prior:
         d = self.cfg.prior_channels
         return PriorState(past=[np.zeros((dil, d), np.float32) for dil in self.cfg.prior_dilations])
 
-    def _audio_terms(self, audio: np.ndarray) -> list[np.ndarray]:
-        """Batched over the chunk: the audio's contribution (+ biases) to the input and to
-        every layer."""
+    def _audio_terms(self, audio: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Everything the audio contributes, batched over the chunk: (T, 3D) for the input
+        row [h | first layer's current tap | its past tap], with the first layer's own audio
+        projection (+ biases) already added to the current tap, and (T, D) per later layer."""
         w, b = self.audio_in
-        first = audio @ w + b
-        first = np.concatenate([first, first @ self.convs[0][0]], axis=1)  # see self.table
-        return [first] + [audio @ wp + bp for wp, bp in self.audio_proj]
+        d = self.cfg.prior_channels
+        x = audio @ w + b
+        first = np.concatenate([x, x @ self.convs[0][0]], axis=1)  # see self.table
+        wp, bp = self.audio_proj[0]
+        first[:, d : 2 * d] += audio @ wp + bp
+        return first, [audio @ wp + bp for wp, bp in self.audio_proj[1:]]
 
     def _run(
         self, state: PriorState, audio: np.ndarray, offsets: np.ndarray, codes: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """The frame loop. offsets (T, H*C) are added to the logits before the per-head
         argmax (the output bias, plus temperature x Gumbel noise when sampling). Given
-        `codes` (teacher forcing) it returns the logits instead of choosing codes."""
+        `codes` (teacher forcing) it returns the logits instead of choosing codes.
+
+        Written for few numpy calls per frame (the loop is bound by call overhead, not
+        arithmetic): every audio-only term is added outside the loop, in place where
+        possible. A layer's audio term for frame t is added to its ring buffer when the past
+        tap for t is stored (frame t - dilation), so using the buffer needs one addition."""
         cfg, slope = self.cfg, np.float32(self.cfg.leaky_slope)
-        d = cfg.prior_channels
-        terms = self._audio_terms(audio)
-        n, heads, cats = len(audio), cfg.heads, cfg.categories
+        d, n, heads, cats = cfg.prior_channels, len(audio), cfg.heads, cfg.categories
+        first, later = self._audio_terms(audio)
+        dil0, past0 = self.cfg.prior_dilations[0], state.past[0]
+        layers = []
+        for (w, dil), past, term in zip(self.convs[1:], state.past[1:], later, strict=True):
+            # the ring holds the past taps of frames t .. t + dil - 1, without audio terms
+            for j in range(min(dil, n)):
+                past[(state.t + j) % dil] += term[j]
+            ahead = np.concatenate([term[dil:], np.zeros((min(dil, n), d), np.float32)])
+            layers.append((w, dil, past, ahead))
         chosen = np.empty((n, heads), np.int64)
         logits_out = np.empty((n, heads, cats), np.float32) if codes is not None else None
         table, out_w, head_offset = self.table, self.out_w_t, self.head_offset
-        first, *layers = [
-            (w, dil, past, term)
-            for (w, dil), past, term in zip(self.convs, state.past, terms[1:], strict=True)
-        ]
-        _, dil0, past0, term0 = first
+        logits = np.empty(heads * cats, np.float32)
+        per_head = logits.reshape(heads, cats)
+        act, prev, t = np.empty(d, np.float32), state.prev_codes, state.t
         for i in range(n):
-            t = state.t
-            if state.prev_codes is None:
-                g = self.start_row + terms[0][i]
+            if prev is None:
+                g = self.start_row + first[i]
             else:
-                g = table[state.prev_codes + head_offset].sum(axis=0) + terms[0][i]
-            h, slot = g[:d], t % dil0
-            y = g[d : 2 * d] + past0[slot] + term0[i]
+                g = table[prev + head_offset].sum(axis=0)
+                g += first[i]
+            h, y, slot = g[:d], g[d : 2 * d], t % dil0
+            y += past0[slot]
             past0[slot] = g[2 * d :]
-            h = h + np.maximum(y, y * slope)
-            for w, dil, past, term in layers:
+            np.multiply(y, slope, out=act)
+            h += np.maximum(y, act, out=act)
+            for w, dil, past, ahead in layers:
                 both = np.einsum("i,ij->j", h, w)
                 slot = t % dil
-                y = both[:d] + past[slot] + term[i]
-                past[slot] = both[d:]
-                h = h + np.maximum(y, y * slope)
-            logits = np.einsum("i,ij->j", np.maximum(h, h * slope), out_w) + offsets[i]
-            logits = logits.reshape(heads, cats)
+                y = both[:d]
+                y += past[slot]
+                np.add(both[d:], ahead[i], out=past[slot])  # + the audio term of t + dil
+                np.multiply(y, slope, out=act)
+                h += np.maximum(y, act, out=act)
+            np.multiply(h, slope, out=act)
+            np.einsum("i,ij->j", np.maximum(h, act, out=act), out_w, out=logits)
+            logits += offsets[i]
             if codes is None:
-                state.prev_codes = chosen[i] = logits.argmax(axis=1)
+                prev = chosen[i] = per_head.argmax(axis=1)
             else:
-                logits_out[i] = logits
-                state.prev_codes = codes[i]
-            state.t = t + 1
+                logits_out[i] = per_head
+                prev = codes[i]
+            t += 1
+        state.prev_codes, state.t = prev, t
         return chosen, logits_out
 
     def sample(
