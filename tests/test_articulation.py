@@ -8,7 +8,6 @@ import pytest
 
 from core import metrics
 from core.data.articulation import (
-    BILABIAL_PHONES,
     LABIODENTAL_PHONES,
     SpeakerStyle,
     articulate,
@@ -16,7 +15,7 @@ from core.data.articulation import (
     phone_frames,
     rest_weights,
 )
-from core.data.phones import Phone
+from core.data.phones import BILABIALS, Phone
 from core.data.upper_face import UPPER_FACE_UNITS
 
 FPS = 30.0
@@ -86,8 +85,8 @@ def test_lips_touch_during_every_bilabial(template, style):
     w = articulate(phones, FPS, style, rms=loud_envelope(phones, n))
     verts = template.pose(w)
     geo = mouth_geometry()
-    frames = frames_of(phones, n, set(BILABIAL_PHONES))
-    assert len(frames) == sum(s in BILABIAL_PHONES for s in SENTENCE.split()) == 8
+    frames = frames_of(phones, n, set(BILABIALS))
+    assert len(frames) == sum(s in BILABIALS for s in SENTENCE.split()) == 8
     for idx in frames:
         assert len(idx) >= 1
         gap = metrics.lip_gap(verts[idx], template)

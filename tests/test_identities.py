@@ -11,7 +11,6 @@ import pytest
 
 from core import metrics
 from core.data.articulation import (
-    BILABIAL_PHONES,
     LABIODENTAL_PHONES,
     articulate,
     calibrate,
@@ -31,7 +30,7 @@ from core.data.identities import (
     target_names,
     transfer_deltas,
 )
-from core.data.phones import Phone
+from core.data.phones import BILABIALS, Phone
 from core.data.upper_face import blink_closure_weight
 
 
@@ -178,7 +177,7 @@ def test_speech_stays_physical_on_identities(faces, template):
         w = articulate(phones, 30.0, calibration=calibrate(verts, units))
         posed = verts + np.tensordot(w, units, 1)
         n = len(w)
-        sealed = phone_frames(phones, n, 30.0, BILABIAL_PHONES)
+        sealed = phone_frames(phones, n, 30.0, BILABIALS)
         assert (metrics.lip_gap(posed[sealed], template) <= 0).all()
         assert (geo.apertures(posed[sealed]) <= 0).all()
         tucked = np.flatnonzero(phone_frames(phones, n, 30.0, LABIODENTAL_PHONES))

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..metrics import LIP_MIDLINE, landmark
 from ..template import Template, load_template
-from .phones import PHONE_SET, SIL, Phone
+from .phones import BILABIALS, PHONE_SET, SIL, Phone
 
 MM = 1e-3
 #: Blended articulatory parameters (units in the Viseme docstring).
@@ -140,7 +140,6 @@ _CLASS_OF = {
     "G": "velar", "NG": "velar", "HH": "glottal", "R": "rhotic", "W": "w", "Y": "y",
     "UW": "round", "UH": "round", "AO": "round", "OW": "round", "ER": "round",
 }  # fmt: skip
-BILABIAL_PHONES = frozenset(("P", "B", "M"))
 LABIODENTAL_PHONES = frozenset(("F", "V"))
 
 
@@ -548,7 +547,7 @@ def articulate(
     fv = phone_frames(phones, n, fps, LABIODENTAL_PHONES)
     if fv.any():
         w[fv] = _tuck_contact(w[fv], cal)
-    hard = phone_frames(phones, n, fps, BILABIAL_PHONES)
+    hard = phone_frames(phones, n, fps, BILABIALS)
     w[hard, idx("mouthClose")] = _seal(w[hard], cal)
     return np.clip(w, 0.0, 1.0).astype(np.float32)
 

@@ -14,7 +14,7 @@ from .build import load_manifest
 from .corpus import read_shard, shard_path
 from .faces import sequence_vertices
 from .identities import identity_unit_deltas
-from .phones import BILABIALS as BILABIAL
+from .phones import BILABIALS
 
 
 def find_sequence(root: Path, split: str, index: int):
@@ -64,14 +64,14 @@ def contact_sheet(seq, out: Path, frames: int = 12, fps: float = 30.0, sample_ra
         ax.set_title(
             f"{chosen[col].symbol} {frame / fps:.2f}s",
             fontsize=7,
-            color="red" if chosen[col].symbol in BILABIAL else "black",
+            color="red" if chosen[col].symbol in BILABIALS else "black",
         )
     wave = fig.add_subplot(grid[2, :])
     t = np.arange(len(seq.audio)) / sample_rate
     wave.plot(t, seq.audio / 32768.0, lw=0.4, color="0.3")
     for p in seq.phones:
         wave.axvline(p.start, color="0.8", lw=0.5)
-        color = "red" if p.symbol in BILABIAL else "black"
+        color = "red" if p.symbol in BILABIALS else "black"
         wave.text(
             (p.start + p.end) / 2,
             0.9,
