@@ -68,7 +68,7 @@ class PC2Writer:
         frames = np.ascontiguousarray(frames, dtype="<f4")
         if frames.ndim != 3 or frames.shape[1:] != (self.n_points, 3):
             raise ValueError(f"PC2 block must be (n, {self.n_points}, 3), got {frames.shape}")
-        self._file.write(frames.tobytes())
+        self._file.write(memoryview(frames).cast("B"))  # no copy (tobytes would copy)
         self.written += len(frames)
 
     def __enter__(self) -> PC2Writer:

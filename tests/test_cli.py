@@ -63,6 +63,31 @@ def test_lips_only_and_template_and_pc2(tmp_path, random_weights, template):
     assert np.allclose(pc2.frames[:, upper], template.vertices[upper] * 1.05, atol=1e-6)
 
 
+def test_pc2_streams_across_chunks(tmp_path, random_weights):
+    """Over a minute of audio: the streamed PC2 (network chunks of 1800 frames, converted to
+    24 fps block by block) equals the one-shot network output converted in one piece."""
+    from core.audio import read_audio
+    from core.runtime import Animator
+    from core.writers import resample_frames
+
+    audio = _wav(tmp_path / "long.wav", 61.0)
+    out = tmp_path / "long.pc2"
+    res = _cli("animate", audio, "--out", out, "--format", "pc2", "--fps", 24,
+               "--weights", random_weights)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    anim = Animator(random_weights)
+    samples, rate = read_audio(audio)
+    one_shot = anim.animate(samples, sample_rate=rate, chunk_frames=10**6)
+    assert len(one_shot) > 1800  # two network chunks
+    expected = resample_frames(one_shot, 30, 24)
+    pc2 = read_pc2(out)
+    assert pc2.frames.shape == expected.shape
+    # chunk seams: within 1e-5 of the motion, or a few float32 steps of the positions
+    motion = np.abs(one_shot - anim.default_template).max()
+    ulps = 4 * np.spacing(np.abs(expected).max())
+    assert np.abs(pc2.frames - expected).max() <= max(1e-5 * motion, ulps)
+
+
 def test_batch_uses_out_dir(tmp_path, random_weights):
     inputs = [_wav(tmp_path / f"{n}.wav", 0.5) for n in ("one", "two", "three")]
     res = _cli("animate", *inputs, "--out-dir", tmp_path / "out", "--weights", random_weights)
