@@ -145,6 +145,30 @@ def test_long_audio_chunks_equal_one_shot(files, speech):
     assert np.abs(np.concatenate([p for _, p in pieces]) - one).max() < 1e-7
 
 
+def test_overlapped_chunks_equal_sequential(files, speech):
+    """The worker thread changes when things run, never what they compute; a consumer that
+    stops early leaves no thread behind."""
+    import threading
+
+    audio = np.concatenate([speech] * 3)
+    seq, par = Animator(files["float16"], overlap=False), Animator(files["float16"])
+    assert par.overlap
+    for chunk in (16, 50, 10_000):
+        assert np.array_equal(par.animate(audio, seed=2, chunk_frames=chunk),
+                              seq.animate(audio, seed=2, chunk_frames=chunk))  # fmt: skip
+        c_par, k_par = par.coefficients(audio, seed=2, chunk_frames=chunk)
+        c_seq, k_seq = seq.coefficients(audio, seed=2, chunk_frames=chunk)
+        assert np.array_equal(k_par, k_seq) and np.array_equal(c_par, c_seq)
+    pieces = [(s, v.copy()) for s, v in par.iter_animate(audio, seed=2, chunk_frames=16)]
+    expected = list(seq.iter_animate(audio, seed=2, chunk_frames=16))
+    assert [s for s, _ in pieces] == [s for s, _ in expected]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(pieces, expected, strict=True))
+    gen = par.iter_animate(audio, chunk_frames=16)
+    next(gen)
+    gen.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("meshtalk-runtime")]
+
+
 # ---------------------------------------------------------------------------- API
 
 

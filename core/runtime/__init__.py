@@ -11,8 +11,10 @@ Imports numpy and the standard library only (works inside Blender).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,9 +56,16 @@ class Animator:
     """A loaded network. Calls keep all their state locally (the weights are read-only), so
     one Animator can serve several threads."""
 
-    def __init__(self, weights_path: str | Path, n_vertices: int | None = None) -> None:
+    def __init__(
+        self, weights_path: str | Path, n_vertices: int | None = None, *, overlap: bool = True
+    ) -> None:
         """Load and validate the weights file (raises a WeightsError subclass if unusable);
-        `n_vertices`: the caller's mesh vertex count, checked against the model's."""
+        `n_vertices`: the caller's mesh vertex count, checked against the model's.
+        `overlap`: while this thread runs the frame loops (prior, LSTMs: Python loops, one
+        core) of a chunk, a worker thread prepares the next chunk's audio side (log-mel,
+        encoder, noise) and the previous chunk's vertices (matrix products that release the
+        GIL): a second core does useful work. Same results either way."""
+        self.overlap = overlap
         self.weights = load_weights(weights_path, n_vertices)
         self.config: ModelConfig = self.weights.config
         self.audio_encoder = AudioEncoder(self.weights)
@@ -97,8 +106,12 @@ class Animator:
         audio = self._audio(audio16k, sample_rate)
         out = np.empty((n_video_frames(len(audio), self.config), self.n_vertices, 3), np.float32)
         rows = self.decoder.output_basis(self.lips_mask if lips_only else None, template)
-        for start, coeffs, _ in self._stream(audio, template, seed, temperature, chunk_frames):
+
+        def finish(start: int, coeffs: np.ndarray) -> None:
             self.decoder.apply_basis(coeffs, rows, out[start : start + len(coeffs)])
+
+        for _ in self._stream(audio, template, seed, temperature, chunk_frames, finish):
+            pass
         return out
 
     def iter_animate(
@@ -117,8 +130,14 @@ class Animator:
         template = self._template(template_vertices)
         audio = self._audio(audio16k, sample_rate)
         rows = self.decoder.output_basis(self.lips_mask if lips_only else None, template)
-        for start, coeffs, _ in self._stream(audio, template, seed, temperature, chunk_frames):
-            yield start, self.decoder.apply_basis(coeffs, rows)
+
+        def finish(start: int, coeffs: np.ndarray) -> np.ndarray:
+            return self.decoder.apply_basis(coeffs, rows)
+
+        for start, _, _, verts in self._stream(
+            audio, template, seed, temperature, chunk_frames, finish
+        ):
+            yield start, verts
 
     def coefficients(
         self,
@@ -207,27 +226,59 @@ class Animator:
         seed: int,
         temperature: float,
         chunk_frames: int,
-    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """(first frame, coefficients, codes) per chunk of video frames.
+        finish: Callable[[int, np.ndarray], Any] | None = None,
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, Any]]:
+        """(first frame, coefficients, codes, finish(first frame, coefficients)) per chunk of
+        video frames, in order.
 
         The encoder of a chunk sees its mel frames plus `audio_half_context` on each side,
-        so its features equal the one-shot pass; prior and LSTMs carry their state."""
+        so its features equal the one-shot pass; prior and LSTMs carry their state. With
+        `overlap`, chunk k+1's audio side and chunk k's `finish` (the vertex product) run on
+        a worker thread while this thread runs chunk k+1's frame loops; the worker takes
+        them in that order, so the next chunk's features are never queued behind vertices."""
         cfg = self.config
         if chunk_frames < 1:
             raise ValueError("chunk_frames must be >= 1")
         n_frames = n_video_frames(len(audio), cfg)
-        rng = np.random.default_rng(seed)
+        starts = list(range(0, n_frames, chunk_frames))
+        rng = np.random.default_rng(seed)  # drawn chunk after chunk, on one thread
         greedy = temperature <= 0
         ident = self.decoder.identity(template)
         prior_state = self.prior.initial_state()
         decoder_state = self.decoder.initial_state()
-        for start in range(0, n_frames, chunk_frames):
+
+        def prepare(start: int) -> tuple[np.ndarray, np.ndarray | None]:
             stop = min(n_frames, start + chunk_frames)
-            audio_feats = self._features(audio, start, stop)
             noise = None if greedy else gumbel_noise(rng, stop - start, cfg)
-            codes = self.prior.sample(audio_feats, prior_state, noise, temperature)
+            return self._features(audio, start, stop), noise
+
+        def loops(feats: np.ndarray, noise: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+            nonlocal decoder_state
+            codes = self.prior.sample(feats, prior_state, noise, temperature)
             coeffs, decoder_state = self.decoder.coefficients(codes, ident, decoder_state)
-            yield start, coeffs, codes
+            return coeffs, codes
+
+        if not self.overlap or len(starts) < 2:
+            for start in starts:
+                coeffs, codes = loops(*prepare(start))
+                yield start, coeffs, codes, finish(start, coeffs) if finish else None
+            return
+        pool = ThreadPoolExecutor(1, thread_name_prefix="meshtalk-runtime")
+        try:
+            ahead = pool.submit(prepare, starts[0])
+            held = None  # the previous chunk, yielded once its `finish` is done
+            for k, start in enumerate(starts):
+                feats, noise = ahead.result()
+                if k + 1 < len(starts):
+                    ahead = pool.submit(prepare, starts[k + 1])
+                coeffs, codes = loops(feats, noise)
+                done = pool.submit(finish, start, coeffs) if finish else None
+                if held is not None:
+                    yield held[0], held[1], held[2], held[3].result() if held[3] else None
+                held = (start, coeffs, codes, done)
+            yield held[0], held[1], held[2], held[3].result() if held[3] else None
+        finally:  # also when the consumer stops early: no thread outlives the call
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _features(self, audio: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Audio features (stop - start, D) of video frames [start, stop): the encoder runs
