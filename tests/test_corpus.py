@@ -12,8 +12,8 @@ import pytest
 from conftest import TINY, VOICES
 
 from core.config import ModelConfig
-from core.data.build import build_corpus, load_manifest
-from core.data.corpus import CorpusConfig, jobs, read_shard, shard_path
+from core.data.build import build_corpus
+from core.data.corpus import CorpusConfig, jobs, load_manifest, read_shard, shard_path
 from core.data.make import make_sequence
 from core.data.phones import BILABIALS
 from core.data.sentences import load_sentences

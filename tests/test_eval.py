@@ -27,7 +27,7 @@ def test_scores_rank_truth_above_baselines(tiny_corpus, random_weights):
 
 
 def test_phone_recogniser_finds_speech(tiny_corpus):
-    from core.data.dataset import load_split
+    from core.data.corpus import load_split
 
     seq = load_split(tiny_corpus, "test")[0]
     phones = recognize_phones(seq.audio.astype(np.float32) / 32768)

@@ -16,11 +16,14 @@ from .corpus import (
     CorpusConfig,
     Job,
     jobs,
+    load_manifest,
+    load_split,
     read_shard,
     shard_is_complete,
     shard_path,
     write_shard,
 )
+from .faces import DeltaStore
 from .sentences import load_sentences
 from .voices import list_voices
 
@@ -51,16 +54,6 @@ def _manifest(root: Path, config: CorpusConfig, voices: list[str], seconds: dict
     tmp = root / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))
     tmp.replace(root / "manifest.json")
-
-
-def load_manifest(root: Path) -> dict:
-    path = Path(root) / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no corpus at {root} (missing manifest.json): build one with "
-            "`python -m core.data build --out {root}`"
-        )
-    return json.loads(path.read_text())
 
 
 def build_corpus(
@@ -101,6 +94,10 @@ def build_corpus(
                 pending[shard] = pool.submit(_make_shard, str(root), shard, shard_jobs, config)
     bar.close()
     _manifest(root, config, voices, seconds)
+    for split in ("train", "val", "test"):  # the loader's face caches (derived, resumable)
+        DeltaStore(root / "cache", f"{split}_deltas", load_split(root, split)).ensure(
+            workers, progress
+        )
     return load_manifest(root)
 
 

@@ -209,3 +209,26 @@ def shard_is_complete(path: Path, expected: int) -> bool:
             return len(d["frame_offsets"]) == expected + 1
     except (OSError, ValueError, KeyError, EOFError):
         return False
+
+
+def load_manifest(root: Path) -> dict:
+    path = Path(root) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no corpus at {root} (missing manifest.json): build one with "
+            f"`python -m core.data build --out {root}`"
+        )
+    return json.loads(path.read_text())
+
+
+def load_split(root: Path, split: str) -> list[Sequence_]:
+    """Every sequence of one split, in shard order."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}")
+    manifest = load_manifest(root)
+    out = []
+    for shard in sorted(int(k) for k in manifest["shards"]):
+        out += [s for s in read_shard(shard_path(Path(root), shard)) if s.job.split == split]
+    if not out:
+        raise ValueError(f"{root} has no {split} sequences")
+    return out

@@ -14,24 +14,10 @@ from torch.utils.data import Dataset
 
 from ..audio import log_mel
 from ..config import ModelConfig
-from .build import load_manifest
-from .corpus import Sequence_, read_shard, shard_path
+from .corpus import Sequence_, load_split
 from .faces import DeltaStore
 
 MARGIN_S = 1.0  # audio around a window: covers the encoder's 0.5 s context either side
-
-
-def load_split(root: Path, split: str) -> list[Sequence_]:
-    """Every sequence of one split, in shard order."""
-    manifest = load_manifest(root)
-    if split not in ("train", "val", "test"):
-        raise ValueError(f"unknown split {split!r}")
-    out = []
-    for shard in sorted(int(k) for k in manifest["shards"]):
-        out += [s for s in read_shard(shard_path(root, shard)) if s.job.split == split]
-    if not out:
-        raise ValueError(f"{root} has no {split} sequences")
-    return out
 
 
 def audio_window(seq: Sequence_, t0: int, n: int, fps: float, sr: int) -> np.ndarray:
@@ -53,13 +39,15 @@ class Windows(Dataset):
     def __init__(
         self, root: Path, split: str, frames: int, cfg: ModelConfig, length: int, seed: int = 0
     ) -> None:
-        self.sequences = [s for s in load_split(Path(root), split) if len(s.weights) >= frames]
-        if not self.sequences:
+        self.sequences = load_split(Path(root), split)
+        sizes = np.array([max(len(s.weights) - frames + 1, 0) for s in self.sequences], float)
+        if not sizes.sum():
             raise ValueError(f"no {split} sequence has {frames} frames")
         self.frames, self.cfg, self.length, self.seed = frames, cfg, length, seed
         self.epoch = 0
-        sizes = np.array([len(s.weights) - frames + 1 for s in self.sequences], np.float64)
-        self.p = sizes / sizes.sum()  # every window equally likely
+        self.p = sizes / sizes.sum()  # every window equally likely; too short: never
+        # The cache covers the whole split, whatever the window length, so all stages and
+        # runs on one corpus share it.
         self.faces = DeltaStore(Path(root) / "cache", f"{split}_deltas", self.sequences)
         self.faces.ensure()
 

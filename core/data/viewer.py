@@ -10,8 +10,7 @@ import numpy as np
 
 from ..preview import draw_face
 from ..template import load_template
-from .build import load_manifest
-from .corpus import read_shard, shard_path
+from .corpus import load_split
 from .faces import sequence_vertices
 from .identities import identity_unit_deltas
 from .phones import BILABIALS
@@ -19,15 +18,10 @@ from .phones import BILABIALS
 
 def find_sequence(root: Path, split: str, index: int):
     """The `index`-th sequence of `split` in shard order."""
-    manifest = load_manifest(root)
-    seen = 0
-    for shard in sorted(int(k) for k in manifest["shards"]):
-        for seq in read_shard(shard_path(root, shard)):
-            if seq.job.split == split:
-                if seen == index:
-                    return seq
-                seen += 1
-    raise ValueError(f"{root} has only {seen} {split} sequences")
+    sequences = load_split(root, split)
+    if not 0 <= index < len(sequences):
+        raise ValueError(f"{root} has {len(sequences)} {split} sequences, no index {index}")
+    return sequences[index]
 
 
 def contact_sheet(seq, out: Path, frames: int = 12, fps: float = 30.0, sample_rate=16000):

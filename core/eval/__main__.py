@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.dataset import load_split
+from ..data.corpus import load_split
 from ..data.faces import sequence_vertices
 from ..data.identities import identity_unit_deltas, identity_vertices
 from ..template import load_template
