@@ -4,7 +4,6 @@ the ARKit units, and speech motion that stays physically right on every face."""
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -185,12 +184,10 @@ def test_speech_stays_physical_on_identities(faces, template):
         assert abs(blink_closure_weight(verts, units) - blink_closure_weight()) < 0.01
 
 
-def test_unit_transfer_is_fast_and_cached():
+def test_unit_transfer_is_cached():
+    """(Its speed is the corpus build's and the loader's business: see their benchmarks.)"""
     coeffs = sample_identity(99).coeffs
-    t0 = time.perf_counter()
     first = identity_unit_deltas(coeffs)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 1.0
     assert identity_unit_deltas(coeffs.copy()) is first
     with pytest.raises(ValueError):
         first[0, 0, 0] = 1.0  # the cached units are read-only

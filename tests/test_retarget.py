@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -68,16 +66,6 @@ def test_fallback_solver_agrees_with_the_active_set_iteration():
         free = (exact > 1e-9) & (exact < 1 - 1e-9)
         assert np.abs(grad[free]).max(initial=0) < 1e-8
         assert (grad[exact <= 1e-9] >= -1e-8).all() and (grad[exact >= 1 - 1e-9] <= 1e-8).all()
-
-
-def test_a_minute_of_frames_fits_fast(template):
-    rng = np.random.default_rng(4)
-    offsets = template.pose(_smooth_weights(rng, 1800)) - template.vertices
-    fit_arkit_weights(offsets[:10], template.arkit_deltas)  # warm-up
-    start = time.perf_counter()
-    fit_arkit_weights(offsets, template.arkit_deltas)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 3.0, f"1800 frames took {elapsed:.2f} s"  # ~0.3 s idle; CI shares cores
 
 
 def test_hm08_indices_pick_the_face_from_a_body(template):

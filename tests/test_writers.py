@@ -4,7 +4,6 @@ animation schema."""
 from __future__ import annotations
 
 import struct
-import time
 
 import numpy as np
 import pytest
@@ -102,13 +101,10 @@ def test_basis_of_a_still_or_short_clip(template):
     assert len(basis.keys) <= 5 and basis.within_tolerance
 
 
-def test_basis_of_a_minute_is_fast(template):
-    offsets = _clip(template, 1800)
-    start = time.perf_counter()
-    basis = compact_basis(offsets)
-    elapsed = time.perf_counter() - start
+def test_basis_of_a_minute_is_within_tolerance(template):
+    """(Its speed is measured by benchmarks/bench_writers.py, not here.)"""
+    basis = compact_basis(_clip(template, 1800))
     assert basis.within_tolerance
-    assert elapsed < 5.0, f"{elapsed:.2f} s"  # ~0.5 s on an idle machine; CI shares cores
 
 
 def test_resample_frames_keeps_duration_and_values():
