@@ -11,10 +11,10 @@ from core.data.articulation import (
     LABIODENTAL_PHONES,
     SpeakerStyle,
     articulate,
-    mouth_geometry,
     phone_frames,
     rest_weights,
 )
+from core.data.mouth import mouth_geometry
 from core.data.phones import BILABIALS, Phone
 from core.data.upper_face import UPPER_FACE_UNITS
 

@@ -12,8 +12,6 @@ from core import metrics
 from core.data.articulation import (
     LABIODENTAL_PHONES,
     articulate,
-    calibrate,
-    mouth_geometry,
     phone_frames,
 )
 from core.data.identities import (
@@ -29,6 +27,7 @@ from core.data.identities import (
     target_names,
     transfer_deltas,
 )
+from core.data.mouth import calibrate, mouth_geometry
 from core.data.phones import BILABIALS, Phone
 from core.data.upper_face import blink_closure_weight
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio import resample
-from .articulation import SpeakerStyle, articulate, calibrate
+from .articulation import SpeakerStyle, articulate
 from .augment import augment
 from .corpus import CorpusConfig, Job, Sequence_, voice_seed
 from .identities import identity_unit_deltas, identity_vertices, sample_identity
+from .mouth import calibrate
 from .upper_face import UpperFaceHabits, upper_face
 from .voices import synthesize
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..data.articulation import SpeakerStyle, articulate, calibrate
+from ..data.articulation import SpeakerStyle, articulate
 from ..data.make import frame_rms
+from ..data.mouth import calibrate
 from .phone_recognizer import recognize_phones
 
 
