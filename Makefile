@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 export MESHTALK_WHEEL_CACHE ?= $(CURDIR)/.cache/meshtalk
 
-.PHONY: test lint assets system-deps clean dist demo
+.PHONY: test lint assets system-deps clean dist demo corpus train evaluate
 
 $(VENV)/.ready: deps/train.txt deps/dev.txt deps/runtime.txt deps/data-requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,25 @@ dist: $(VENV)/.ready
 # out/demo_sheet.png and out/demo.mp4 (Workbench, CPU).
 demo: dist
 	$(PY) scripts/demo.py
+
+# The long jobs (hours on 2 cores; every step resumes where it stopped). `make -j2 train`
+# trains the network and its plain-L2 ablation side by side, one core each.
+CORPUS ?= data/corpus
+RUNS ?= runs
+corpus: $(VENV)/.ready system-deps
+	$(PY) -m core.data build --out $(CORPUS) --hours 4
+
+train: train-default train-l2
+
+train-%: corpus
+	$(PY) -m core.train stage1 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads 1
+	$(PY) -m core.train stage2 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads 1
+	$(PY) -m core.export --checkpoint $(RUNS)/$*/stage1.pt --out $(RUNS)/$*/meshtalk.npz
+
+# The results table of docs/RESULTS.md, from the committed weights.
+evaluate: $(VENV)/.ready system-deps
+	$(PY) -m core.eval --corpus $(CORPUS) --weights core/assets/meshtalk.npz \
+	  --ablation core/assets/meshtalk_l2.npz --json $(RUNS)/eval.json
 
 clean:
 	rm -rf $(VENV) .cache dist out
