@@ -65,7 +65,8 @@ train-%: corpus
 # The results table of docs/RESULTS.md, from the committed weights.
 evaluate: $(VENV)/.ready system-deps
 	$(PY) -m core.eval --corpus $(CORPUS) --weights core/assets/meshtalk.npz \
-	  --ablation core/assets/meshtalk_l2.npz --json $(RUNS)/eval.json
+	  --ablation core/assets/meshtalk_l2.npz --recordings docs/recordings/alsa.tsv \
+	  --json $(RUNS)/eval.json
 
 clean:
 	rm -rf $(VENV) .cache dist out

@@ -46,3 +46,26 @@ def test_cli_prints_table(tiny_corpus, capsys, tmp_path):
     out = tmp_path / "r.json"
     assert main(["--corpus", str(tiny_corpus), "--limit", "2", "--json", str(out)]) == 0
     assert "| static face |" in capsys.readouterr().out and out.exists()
+
+
+def test_recordings_without_faces(tiny_corpus, tmp_path):
+    """Recordings with a transcript only: phones by forced alignment, no LVE/FDD columns."""
+    import wave
+
+    from core.data.corpus import load_split
+    from core.data.sentences import load_sentences
+    from core.eval.recordings import evaluate_recordings, read_list
+
+    seq = load_split(tiny_corpus, "test")[0]
+    with wave.open(str(tmp_path / "take.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(seq.audio.tobytes())
+    (tmp_path / "list.tsv").write_text(f"take.wav\t{load_sentences()[seq.job.sentence]}\n")
+    res = evaluate_recordings(read_list(tmp_path / "list.tsv"), {"static": static})["static"]
+    assert "LVE_mm" not in res and res["open_vowel_rate"] == 0.0
+    assert res["minutes"] == pytest.approx(len(seq.audio) / 16000 / 60, abs=0.01)
+    with pytest.raises(ValueError, match="path<TAB>transcript"):
+        (tmp_path / "bad.tsv").write_text("just a line\n")
+        read_list(tmp_path / "bad.tsv")

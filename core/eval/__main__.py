@@ -20,6 +20,7 @@ from ..data.faces import sequence_vertices
 from ..data.identities import identity_unit_deltas, identity_vertices
 from ..template import load_template
 from .methods import Face, meshtalk, phone_baseline, static
+from .recordings import evaluate_recordings, read_list
 from .scores import Totals, score
 
 COLUMNS = ("LVE_mm", "FDD_mm", "pbm_closure", "open_vowel_rate", "blinks_per_min")
@@ -65,11 +66,11 @@ def _seed_spread(method, audio, n, face, pred, template) -> Totals:
 
 
 def markdown(results: dict[str, dict[str, float]]) -> str:
-    extra = sorted({k for r in results.values() for k in r} - set(COLUMNS))
-    cols = [*COLUMNS, *extra]
+    present = {k for r in results.values() for k in r}
+    cols = [c for c in COLUMNS if c in present] + sorted(present - set(COLUMNS))
     lines = ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in results.items():
-        cells = [f"{row[c]:.3f}" if c in row else "" for c in cols]
+        cells = [("n/a" if np.isnan(row[c]) else f"{row[c]:.3f}") if c in row else "" for c in cols]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -80,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, help="score on this corpus's held-out split")
+    parser.add_argument(
+        "--recordings",
+        type=Path,
+        help="a path<TAB>transcript list of "
+        "recordings without faces (e.g. docs/recordings/alsa.tsv)",
+    )
     parser.add_argument("--split", default="test", choices=("val", "test"))
     parser.add_argument("--weights", type=Path, help="exported MeshTalk weights (sampled codes)")
     parser.add_argument("--ablation", type=Path, help="the same network trained with plain L2")
@@ -95,16 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         methods["plain L2 (sampled)"] = meshtalk(args.ablation, temperature=args.temperature)
     methods["static face"] = static
     methods["phone recogniser + articulation"] = phone_baseline
-    t0 = time.time()
-    results = evaluate(
-        args.corpus,
-        methods,
-        args.split,
-        args.limit,
-        seeds_differ="meshtalk (sampled)" if args.weights else None,
-    )
-    print(markdown(results))
-    print(f"\n{args.split} split of {args.corpus}, {time.time() - t0:.0f} s", file=sys.stderr)
+    if not (args.corpus or args.recordings):
+        parser.error("give --corpus, --recordings or both")
+    results = {}
+    if args.corpus:
+        t0 = time.time()
+        seeds = "meshtalk (sampled)" if args.weights else None
+        results["corpus"] = evaluate(args.corpus, methods, args.split, args.limit, seeds)
+        print(f"## {args.split} split of {args.corpus}\n\n{markdown(results['corpus'])}\n")
+        print(f"({time.time() - t0:.0f} s)", file=sys.stderr)
+    if args.recordings:
+        items = read_list(args.recordings)[: args.limit]
+        results["recordings"] = evaluate_recordings(items, methods)
+        print(f"## {len(items)} recordings of {args.recordings}\n")
+        print(markdown(results["recordings"]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

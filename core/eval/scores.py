@@ -56,12 +56,15 @@ class Totals:
             self.extra.setdefault(k, []).extend(v)
 
     def summary(self) -> dict[str, float]:
+        def ratio(a: float, b: float) -> float:
+            return a / b if b else float("nan")  # nothing to count: not 0, not 1
+
         out = {
-            "LVE_mm": 1000 * self.lve_sum / max(self.frames, 1),
-            "FDD_mm": 1000 * self.fdd_sum / max(self.sequences, 1),
-            "pbm_closure": self.closed / max(self.bilabials, 1),
-            "open_vowel_rate": self.opened / max(self.open_vowels, 1),
-            "blinks_per_min": 60 * self.blinks / max(self.seconds, 1e-9),
+            "LVE_mm": 1000 * ratio(self.lve_sum, self.frames),
+            "FDD_mm": 1000 * ratio(self.fdd_sum, self.sequences),
+            "pbm_closure": ratio(self.closed, self.bilabials),
+            "open_vowel_rate": ratio(self.opened, self.open_vowels),
+            "blinks_per_min": 60 * ratio(self.blinks, self.seconds),
         }
         out.update({k: float(np.mean(v)) for k, v in self.extra.items()})
         return out
@@ -87,18 +90,22 @@ def count_blinks(gap: np.ndarray, rest: float) -> int:
 
 def score(
     pred: np.ndarray,
-    truth: np.ndarray,
+    truth: np.ndarray | None,
     rest: np.ndarray,
     phones: Sequence[Phone],
     template: Template,
     fps: float = 30.0,
 ) -> Totals:
-    """Totals of one sequence: pred/truth (T, V, 3) vertices, rest (V, 3) the neutral face."""
-    n = min(len(pred), len(truth))
-    pred, truth = pred[:n], truth[:n]
+    """Totals of one sequence: pred (T, V, 3) vertices, rest (V, 3) the neutral face, truth
+    (T, V, 3) or None for recordings without captured faces (then no LVE and FDD)."""
+    n = len(pred) if truth is None else min(len(pred), len(truth))
+    pred = pred[:n]
     t = Totals(frames=n, sequences=1, seconds=n / fps)
-    t.lve_sum = lip_vertex_error(pred, truth, template.region("lips")) * n
-    t.fdd_sum = upper_face_dynamics_deviation(pred, truth, rest, template.region("upper_face"))
+    if truth is not None:
+        truth = truth[:n]
+        t.lve_sum = lip_vertex_error(pred, truth, template.region("lips")) * n
+        upper = template.region("upper_face")
+        t.fdd_sum = upper_face_dynamics_deviation(pred, truth, rest, upper)
     gap = lip_gap(pred, template)
     for frames in phone_spans(phones, BILABIALS, n, fps):
         t.bilabials += 1
