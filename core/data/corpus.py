@@ -177,28 +177,26 @@ def write_shard(path: Path, sequences: Sequence[Sequence_]) -> None:
 
 def read_shard(path: Path) -> list[Sequence_]:
     """The sequences of one shard (the inverse of write_shard)."""
-    with np.load(path, allow_pickle=False) as d:
-        a, f, p = d["audio_offsets"], d["frame_offsets"], d["phone_offsets"]
-        out = []
-        for i, meta in enumerate(json.loads(str(d["jobs"]))):
-            augment = meta.pop("augment")
-            syms = d["phone_symbol"][p[i] : p[i + 1]]
-            times = d["phone_time"][p[i] : p[i + 1]]
-            phones = [
-                Phone(PHONE_SYMBOLS[s], float(t0), float(t1))
-                for s, (t0, t1) in zip(syms, times, strict=True)
-            ]
-            out.append(
-                Sequence_(
-                    job=Job(**meta),
-                    audio=d["audio"][a[i] : a[i + 1]],
-                    weights=d["weights"][f[i] : f[i + 1]],
-                    identity=d["identity"][i],
-                    phones=phones,
-                    augment=augment,
-                )
+    with np.load(path, allow_pickle=False) as npz:
+        d = {k: npz[k] for k in npz.files}  # once each: every npz[k] decompresses again
+    a, f, p = d["audio_offsets"], d["frame_offsets"], d["phone_offsets"]
+    out = []
+    for i, meta in enumerate(json.loads(str(d["jobs"]))):
+        augment = meta.pop("augment")
+        syms = d["phone_symbol"][p[i] : p[i + 1]].tolist()
+        times = d["phone_time"][p[i] : p[i + 1]].tolist()
+        phones = [Phone(PHONE_SYMBOLS[s], t0, t1) for s, (t0, t1) in zip(syms, times, strict=True)]
+        out.append(
+            Sequence_(
+                job=Job(**meta),
+                audio=d["audio"][a[i] : a[i + 1]],
+                weights=d["weights"][f[i] : f[i + 1]],
+                identity=d["identity"][i],
+                phones=phones,
+                augment=augment,
             )
-        return out
+        )
+    return out
 
 
 def shard_is_complete(path: Path, expected: int) -> bool:
