@@ -147,7 +147,7 @@ class Prior:
             if prev is None:
                 g = self.start_row + first[i]
             else:
-                g = table[prev + head_offset].sum(axis=0)
+                g = table.take(prev + head_offset, axis=0).sum(axis=0)
                 g += first[i]
             h, y, slot = g[:d], g[d : 2 * d], t % dil0
             y += past0[slot]
