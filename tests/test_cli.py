@@ -64,7 +64,7 @@ def test_lips_only_and_template_and_pc2(tmp_path, random_weights, template):
 
 
 def test_pc2_streams_across_chunks(tmp_path, random_weights):
-    """Over a minute of audio: the streamed PC2 (network chunks of 1800 frames, converted to
+    """Over a minute of audio: the streamed PC2 (several network chunks, converted to
     24 fps block by block) equals the one-shot network output converted in one piece."""
     from core.audio import read_audio
     from core.runtime import Animator
