@@ -1,7 +1,9 @@
 """Speed and memory of the numpy runtime, from an audio file to vertices (issue #5).
 
     .venv/bin/python benchmarks/bench_runtime.py [--weights W] [--repeats 5] [--no-torch]
-                                                 [--no-long] [--json out.json]
+                                                 [--no-long] [--no-speed] [--json out.json]
+    OPENBLAS_CORETYPE=SkylakeX .venv/bin/python benchmarks/bench_runtime.py ...
+        (the same with the BLAS kernels this CPU should get; see the "note" line)
 
 Prints, for real speech (espeak-ng sentences from core/data/sentences.txt, 22.05 kHz 16-bit
 WAV, so decoding and resampling are part of the pipeline):
@@ -10,7 +12,8 @@ WAV, so decoding and resampling are part of the pipeline):
   over --repeats, and the breakdown by stage;
 - the torch reference (core/model.py) on the same file in the same run: its encoder and
   decoder, and its reference sampler `AudioPrior.sample` (per frame it re-runs the prior on a
-  window of receptive field + 1 frames);
+  window of receptive field + 1 = 17 frames: O(T) with a large constant, not O(T^2)), on
+  --torch-threads threads (default 1, see the option's help);
 - 10 min: peak memory (resident high-water mark of a fresh process) and speed of file ->
   vertices streamed to a PC2 file, through the API (`iter_animate` + `PC2Writer`) and
   through `python -m core animate --format pc2`; and of `Animator.animate` for contrast (it
@@ -252,10 +255,14 @@ def stages(anim: Animator, path: Path) -> tuple[dict[str, tuple[float, float]], 
 # the torch reference
 
 
-def torch_reference(weights: Path, path: Path) -> tuple[dict[str, tuple[float, float]], dict]:
+def torch_reference(
+    weights: Path, path: Path, threads: int
+) -> tuple[dict[str, tuple[float, float]], dict]:
     """core/model.py on the same file: numpy front end (the torch model has none), torch
-    encoder, its reference sampler, torch decoder + basis."""
+    encoder, its reference sampler, torch decoder + basis, on `threads` threads."""
     import torch
+
+    torch.set_num_threads(threads)
 
     from core.audio import log_mel, prepare_audio
     from core.export import load_exported
@@ -381,6 +388,13 @@ def main() -> int:
     parser.add_argument("--long-seconds", type=float, default=600.0, help="memory test length")
     parser.add_argument("--repeats", type=int, default=5, help="end-to-end runs (min, median)")
     parser.add_argument("--no-torch", action="store_true", help="skip the torch reference")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: the sampler's per-frame work is tiny, and on a shared "
+        "machine torch's 2 threads made it ~60x slower, spinning on each other)",
+    )
     parser.add_argument("--no-long", action="store_true", help="skip the 10-minute runs")
     parser.add_argument("--no-speed", action="store_true", help="only the 10-minute runs")
     parser.add_argument(
@@ -415,7 +429,7 @@ def main() -> int:
     if not args.no_speed:
         speed(report, weights, wav, args.repeats)
         if not args.no_torch:
-            torch_comparison(report, weights, wav)
+            torch_comparison(report, weights, wav, args.torch_threads)
     if not args.no_long:
         long_file(report, weights, speech_file(args.long_seconds, args.cache), work)
     verdict(report)
@@ -473,11 +487,11 @@ def speed(report: dict, weights: Path, wav: Path, repeats: int) -> None:
     print(f"    {'sum':36s} {total_wall * 1e3:6.0f}ms {total_cpu * 1e3:6.0f}ms")
 
 
-def torch_comparison(report: dict, weights: Path, wav: Path) -> None:
+def torch_comparison(report: dict, weights: Path, wav: Path, threads: int) -> None:
     secs = _seconds(wav)
     load: dict = {}
     with machine_load(load):
-        t_stages, info = torch_reference(weights, wav)
+        t_stages, info = torch_reference(weights, wav, threads)
     t_wall = sum(v[0] for v in t_stages.values())
     t_cpu = sum(v[1] for v in t_stages.values())
     same = bool(np.array_equal(info["codes"], _numpy_codes(Animator(weights), wav)))
