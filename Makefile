@@ -49,17 +49,19 @@ demo: dist
 	$(PY) scripts/demo.py
 
 # The long jobs (hours on 2 cores; every step resumes where it stopped). `make -j2 train`
-# trains the network and its plain-L2 ablation side by side, one core each.
+# trains the network and its plain-L2 ablation side by side, one core each;
+# `make train-default THREADS=2` trains one at a time on both.
 CORPUS ?= data/corpus
 RUNS ?= runs
+THREADS ?= 1
 corpus: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(CORPUS) --hours 4
 
 train: train-default train-l2
 
 train-%: corpus
-	$(PY) -m core.train stage1 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads 1
-	$(PY) -m core.train stage2 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads 1
+	$(PY) -m core.train stage1 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
+	$(PY) -m core.train stage2 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
 	$(PY) -m core.export --checkpoint $(RUNS)/$*/stage1.pt --out $(RUNS)/$*/meshtalk.npz
 
 # The results table of docs/RESULTS.md, from the committed weights.
