@@ -277,7 +277,7 @@ def _resample_matrix(
     `period_out` outputs with the same taps. When it saves work, the outputs of a period
     are split into groups of consecutive outputs, each with a (span, group) tap matrix over
     just the inputs that group reaches: one matrix for the whole period would be mostly
-    zeros (22.05 kHz: 622 taps per output of which 181 are non-zero; grouped: ~230)."""
+    zeros (22.05 kHz: 622 taps per output of which ~176 are non-zero; grouped: 225)."""
     n_blocks = -(-n_out // period_out)
     # input sample i sits at padded[width + i]; block b's inputs start at b * period_in
     padded = np.zeros(width + n_blocks * period_in + 2 * width + 1, np.float32)
