@@ -102,6 +102,16 @@ def average_gradients(model: torch.nn.Module, n: int) -> None:
             p.grad /= n
 
 
+def trim_log(run: Path, stage: int, step: int) -> None:
+    """On resume: forget what a killed run logged after its last checkpoint, so the log holds
+    one record per step (the resumed run logs those steps again)."""
+    path = run / "log.jsonl"
+    if path.exists():
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        kept = [r for r in records if not (r["stage"] == stage and r["step"] > step)]
+        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+
 def log(run: Path, rank: int, record: dict) -> None:
     """Append one JSON line to the run's log (rank 0 only) and echo it."""
     if rank:
@@ -219,6 +229,8 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     ds = ds or windows()
     cfg, model, prior, extra = load_checkpoint(ckpt_path)
     step = extra["step"]
+    if rank == 0:
+        trim_log(run, 1, step)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
     opt.load_state_dict(torch.load(run / "stage1_opt.pt", weights_only=True))
     model.train()
@@ -315,6 +327,8 @@ def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     if "prior_step" not in extra and extra.get("step", 0) < tcfg.stage1_iterations:
         raise ValueError(f"stage 1 of {run} is not finished (step {extra.get('step')})")
     step = extra.get("prior_step", 0)
+    if rank == 0:
+        trim_log(run, 2, step)
     total = tcfg.stage2_iterations
     opt = torch.optim.Adam(prior.parameters(), lr=tcfg.lr * 3)
     opt_path = run / "stage2_opt.pt"

@@ -16,7 +16,7 @@ import torch
 from core.config import ModelConfig
 from core.export import export_weights, load_checkpoint
 from core.runtime import Animator
-from core.train import Budget, TrainConfig, stage1, stage2
+from core.train import Budget, TrainConfig, stage1, stage2, trim_log
 
 ROOT = Path(__file__).resolve().parents[1]
 # A small network, so a step takes milliseconds; the code paths are the full ones.
@@ -117,3 +117,11 @@ def test_torchrun_two_processes_match_one(tiny_corpus, tmp_path):
     for one, two in zip(*logs, strict=True):
         for key in ("mouth", "upper", "eyelid", "total"):
             assert two[key] == pytest.approx(one[key], rel=1e-4), (one["step"], key)
+
+
+def test_resume_forgets_steps_logged_after_the_checkpoint(tmp_path):
+    records = [{"stage": s, "step": k} for s in (1, 2) for k in range(1, 6)]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    trim_log(tmp_path, 1, 3)  # a killed stage-1 run whose last checkpoint was step 3
+    left = [(r["stage"], r["step"]) for r in _log(tmp_path)]
+    assert left == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5)]
