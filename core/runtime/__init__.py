@@ -60,14 +60,16 @@ class Animator:
     one Animator can serve several threads."""
 
     def __init__(
-        self, weights_path: str | Path, n_vertices: int | None = None, *, overlap: bool = True
+        self, weights_path: str | Path, n_vertices: int | None = None, *, overlap: bool = False
     ) -> None:
         """Load and validate the weights file (raises a WeightsError subclass if unusable);
         `n_vertices`: the caller's mesh vertex count, checked against the model's.
         `overlap`: while this thread runs the frame loops (prior, LSTMs: Python loops, one
         core) of a chunk, a worker thread prepares the next chunk's audio side (log-mel,
         encoder, noise) and the previous chunk's vertices (matrix products that release the
-        GIL): a second core does useful work. Same results either way."""
+        GIL), so a free second core can do useful work. Same results either way. Off by
+        default: on the shared 2-core machine it was measured on, no core was free and it
+        cost 2-4% (docs/RESULTS.md); benchmarks/bench_runtime.py times both."""
         self.overlap = overlap
         self.weights = load_weights(weights_path, n_vertices)
         self.config: ModelConfig = self.weights.config
