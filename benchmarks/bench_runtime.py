@@ -336,6 +336,22 @@ print(json.dumps({"frames": n, "wall": time.perf_counter() - t0,
 """
 )
 
+# file -> vertices with the `core` package found under argv[1] (this tree or a baseline)
+_E2E = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from core.audio import read_audio
+from core.runtime import Animator
+
+anim, wav, walls = Animator(sys.argv[2]), sys.argv[3], []
+for i in range(int(sys.argv[4]) + 1):  # the first run warms up
+    t0 = time.perf_counter()
+    samples, rate = read_audio(wav)
+    anim.animate(samples, sample_rate=rate)
+    walls += [time.perf_counter() - t0] if i else []
+print(json.dumps(walls))
+"""
+
 # `python -m core animate ...` exactly (runpy is what -m uses), reporting its peak at exit
 _CLI = (
     _PEAK
@@ -401,6 +417,7 @@ def main() -> int:
         "--cache", type=Path, default=ROOT / ".cache" / "bench", help="speech WAVs (reused)"
     )
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--baseline", metavar="REV", help="also time commit REV's runtime")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="meshtalk-bench-"))
@@ -430,6 +447,8 @@ def main() -> int:
         speed(report, weights, wav, args.repeats)
         if not args.no_torch:
             torch_comparison(report, weights, wav, args.torch_threads)
+    if args.baseline:
+        baseline(report, weights, wav, args.baseline, args.repeats, work)
     if not args.no_long:
         long_file(report, weights, speech_file(args.long_seconds, args.cache), work)
     verdict(report)
@@ -551,6 +570,35 @@ def long_file(report: dict, weights: Path, wav: Path, work: Path) -> None:
         )
     loaded = rows["API: iter_animate -> PC2Writer (streamed)"]["loaded_mb"]
     print(f"  (of which numpy + the loaded network: {loaded:.0f} MB)")
+
+
+def baseline(report: dict, weights: Path, wav: Path, rev: str, repeats: int, work: Path) -> None:
+    """This tree against commit `rev` (its `core/` extracted with git archive), alternating
+    fresh processes three times so both see the same load."""
+    old = work / "baseline"
+    old.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", rev, "core"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+    runs: dict[str, list[float]] = {rev: [], "this tree": []}
+    for _ in range(3):
+        for name, root in ((rev, old), ("this tree", ROOT)):
+            res = subprocess.run(
+                [sys.executable, "-c", _E2E, str(root), str(weights), str(wav), str(repeats)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs[name] += json.loads(res.stdout)
+    secs = _seconds(wav)
+    report["baseline"] = {name: summary(v) for name, v in runs.items()}
+    print(f"\nagainst {rev} (file -> vertices, {3 * repeats} runs each, alternating processes)")
+    for name, v in runs.items():
+        best, med = min(v), statistics.median(v)
+        print(f"  {name:20s} best {best:.3f}s ({secs / best:.0f}x)  median {med:.3f}s")
+    ratio = min(runs[rev]) / min(runs["this tree"])
+    print(f"  this tree takes {1 / ratio:.0%} of {rev}'s time (best runs)")
 
 
 def verdict(report: dict) -> None:
