@@ -597,8 +597,9 @@ def baseline(report: dict, weights: Path, wav: Path, rev: str, repeats: int, wor
     for name, v in runs.items():
         best, med = min(v), statistics.median(v)
         print(f"  {name:20s} best {best:.3f}s ({secs / best:.0f}x)  median {med:.3f}s")
-    ratio = min(runs[rev]) / min(runs["this tree"])
-    print(f"  this tree takes {1 / ratio:.0%} of {rev}'s time (best runs)")
+    best = min(runs["this tree"]) / min(runs[rev])
+    median = statistics.median(runs["this tree"]) / statistics.median(runs[rev])
+    print(f"  this tree takes {best:.0%} (best runs) / {median:.0%} (medians) of {rev}'s time")
 
 
 def verdict(report: dict) -> None:
