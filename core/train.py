@@ -42,7 +42,8 @@ class TrainConfig:
     stage1_iterations: int = 20000
     stage2_frames: int = 64
     stage2_iterations: int = 8000
-    lr: float = 1e-4
+    lr: float = 1e-4  # stage 1 (Adam)
+    stage2_lr: float = 3e-4  # the prior (Adam)
     lr_final_fraction: float = 0.1  # cosine decay to this fraction of lr
     grad_clip: float = 1.0
     log_every: int = 50
@@ -188,10 +189,11 @@ def new_stage1(cfg: ModelConfig, tcfg: TrainConfig, ds: Windows) -> MeshTalk:
     return model
 
 
-def learning_rate(tcfg: TrainConfig, step: int, total: int) -> float:
+def learning_rate(tcfg: TrainConfig, base: float, step: int, total: int) -> float:
+    """`base` after a 200-step warm-up, cosine-decayed to lr_final_fraction of it."""
     warm = min(1.0, (step + 1) / 200)
     cos = 0.5 * (1 + math.cos(math.pi * min(step / max(total, 1), 1.0)))
-    return tcfg.lr * warm * (tcfg.lr_final_fraction + (1 - tcfg.lr_final_fraction) * cos)
+    return base * warm * (tcfg.lr_final_fraction + (1 - tcfg.lr_final_fraction) * cos)
 
 
 # --- stage 1 ---------------------------------------------------------------------------------
@@ -244,7 +246,7 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         batch = collate([x for i in idx for x in ds.pair(i)])
         noise = torch.stack([item_noise(tcfg.seed, 2 * i + j, shape) for i in idx for j in (0, 1)])
         for g in opt.param_groups:
-            g["lr"] = learning_rate(tcfg, step, total)
+            g["lr"] = learning_rate(tcfg, tcfg.lr, step, total)
         out = _stage1_loss(loss_fn, model, batch, noise)
         opt.zero_grad(set_to_none=True)
         out["total"].backward()
@@ -257,7 +259,7 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
             rec = {
                 "stage": 1,
                 "step": step,
-                "lr": learning_rate(tcfg, step, total),
+                "lr": learning_rate(tcfg, tcfg.lr, step, total),
                 "grad": float(grad),
                 "sec": round(time.time() - t0, 1),
             }
@@ -330,7 +332,7 @@ def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     if rank == 0:
         trim_log(run, 2, step)
     total = tcfg.stage2_iterations
-    opt = torch.optim.Adam(prior.parameters(), lr=tcfg.lr * 3)
+    opt = torch.optim.Adam(prior.parameters(), lr=tcfg.stage2_lr)
     opt_path = run / "stage2_opt.pt"
     if step and opt_path.exists():
         opt.load_state_dict(torch.load(opt_path, weights_only=True))
@@ -352,7 +354,7 @@ def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         idx = batch_indices(step, tcfg.batch_size, rank, n)
         loss = _prior_loss(model, prior, collate([ds[i] for i in idx]))
         for g in opt.param_groups:
-            g["lr"] = 3 * learning_rate(tcfg, step, total)
+            g["lr"] = learning_rate(tcfg, tcfg.stage2_lr, step, total)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(prior, n)
