@@ -7,7 +7,8 @@ python -m core animate a.wav b.wav c.wav --out-dir out/   # batch, on both cores
 
 --format pc2 streams: vertices go from the network to the file chunk by chunk, so memory
 stays bounded for any length (a 10-minute clip: ~0.3 GB). --format npz holds every frame's
-vertices in memory (10 minutes at 30 fps: 1.1 GB, twice that at 60 fps).
+vertices in memory (10 minutes at 30 fps: 1.1 GB, twice that at 60 fps; writing the
+compressed file currently needs about four times that): use pc2 for long clips.
 """
 
 from __future__ import annotations
