@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/bench_runtime.py [--weights W] [--repeats 5] [--no-torch]
                                                  [--no-long] [--no-speed] [--json out.json]
-    OPENBLAS_CORETYPE=SkylakeX .venv/bin/python benchmarks/bench_runtime.py ...
-        (the same with the BLAS kernels this CPU should get; see the "note" line)
+    OPENBLAS_CORETYPE=Prescott .venv/bin/python benchmarks/bench_runtime.py ...
+        (OpenBLAS's generic kernels, which numpy 1.26 falls back to on CPUs it does not
+        know; `import core` otherwise picks kernels from the CPU's flags: core/blas.py)
 
 Prints, for real speech (espeak-ng sentences from core/data/sentences.txt, 22.05 kHz 16-bit
 WAV, so decoding and resampling are part of the pipeline):
@@ -44,6 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+__import__("core")  # first: it picks OpenBLAS's kernels before numpy loads, as the CLI does
 import numpy as np  # noqa: E402
 
 from core.audio import (  # noqa: E402

@@ -2,6 +2,7 @@
 modules and the data files they load. Nothing here may import torch, librosa or scipy."""
 
 MODULES = (
+    "blas",
     "template",
     "metrics",
     "npzio",
@@ -14,6 +15,7 @@ MODULES = (
 # files and packages relative to core/, copied as they are
 FILES = (
     "__init__.py",
+    "blas.py",
     "template.py",
     "metrics.py",
     "npzio.py",
