@@ -53,10 +53,7 @@ class Template:
 
     def pose(self, weights: np.ndarray) -> np.ndarray:
         """Vertices with ARKit weights applied: (52,) -> (V, 3) or (T, 52) -> (T, V, 3)."""
-        flat = self.arkit_deltas.reshape(len(self.arkit_names), -1)
-        return self.vertices + (np.asarray(weights, np.float32) @ flat).reshape(
-            *np.shape(weights)[:-1], self.n_vertices, 3
-        )
+        return apply_units(self.vertices, self.arkit_deltas, weights)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The arrays of `python -m core template` (float32, int32, unicode names)."""
@@ -75,6 +72,14 @@ class Template:
         }
         arrays.update({REGION_PREFIX + k: v for k, v in self.regions.items()})
         return arrays
+
+
+def apply_units(rest: np.ndarray, deltas: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """rest (V, 3) + weights (..., U) @ unit deltas (U, V, 3) -> (..., V, 3) float32: how
+    any face with the template's topology moves (the template, or an identity's face)."""
+    flat = np.asarray(deltas, np.float32).reshape(len(deltas), -1)
+    moved = np.asarray(weights, np.float32) @ flat
+    return rest + moved.reshape(*np.shape(weights)[:-1], *np.shape(rest))
 
 
 def load_template(path: str | Path = TEMPLATE_PATH) -> Template:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..template import apply_units
 from .corpus import Sequence_
 from .identities import identity_unit_deltas, identity_vertices
 
@@ -25,9 +26,7 @@ def sequence_vertices(
     seq: Sequence_, deltas: np.ndarray, start: int = 0, stop: int | None = None
 ) -> np.ndarray:
     """(T, V, 3) float32 vertices of frames [start, stop) given the face's unit deltas."""
-    w = seq.weights[start:stop].astype(np.float32)
-    flat = np.asarray(deltas, np.float32).reshape(N_UNITS, -1)
-    return identity_vertices(seq.identity) + (w @ flat).reshape(len(w), -1, 3)
+    return apply_units(identity_vertices(seq.identity), deltas, seq.weights[start:stop])
 
 
 class DeltaStore:

@@ -17,6 +17,7 @@ import numpy as np
 from ..data.articulation import SpeakerStyle, articulate
 from ..data.make import frame_rms
 from ..data.mouth import calibrate
+from ..template import apply_units
 from .phone_recognizer import recognize_phones
 
 
@@ -28,8 +29,7 @@ class Face:
     deltas: np.ndarray
 
     def pose(self, weights: np.ndarray) -> np.ndarray:
-        flat = self.deltas.reshape(len(self.deltas), -1)
-        return self.rest + (weights @ flat).reshape(len(weights), -1, 3)
+        return apply_units(self.rest, self.deltas, weights)
 
 
 Method = Callable[[np.ndarray, int, Face], np.ndarray]  # (audio16k, n_frames, face) -> verts
