@@ -85,16 +85,17 @@ def stage_camera(head: bpy.types.Object) -> None:
     scene = bpy.context.scene
     cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     scene.collection.objects.link(cam)
-    cam.data.lens = 85
+    cam.data.lens = 90
+    # A close portrait: the chin is in frame, the neck's cut edge below it is not.
     angle = math.radians(25)  # from the character's left, looking back at the face
-    distance = 0.68
-    target = (0.0, 0.0, 0.135)
+    distance = 0.60
+    target = (0.0, 0.0, 0.145)
     cam.location = (
         target[0] + distance * math.sin(angle),
         target[1] - distance * math.cos(angle),
-        target[2] + 0.02,
+        target[2] + 0.05,
     )
-    cam.rotation_euler = (math.radians(88), 0.0, angle)
+    cam.rotation_euler = (math.radians(85), 0.0, angle)
     scene.camera = cam
     scene.render.engine = "BLENDER_WORKBENCH"
     scene.display.shading.light = "STUDIO"
