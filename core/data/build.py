@@ -81,7 +81,7 @@ def build_corpus(
             while pending and (len(pending) >= workers or _enough(seconds, pending, hours)):
                 first = min(pending)  # shards are alike in size: wait in order
                 seconds[first] = pending.pop(first).result()
-                bar.update(seconds[first] / 3600)
+                _advance(bar, seconds[first])
                 _manifest(root, config, voices, seconds)
             if sum(seconds.values()) >= hours * 3600:  # pending is empty here
                 break
@@ -89,7 +89,7 @@ def build_corpus(
             path = shard_path(root, shard)
             if shard_is_complete(path, per):
                 seconds[shard] = shard_seconds(path, config.sample_rate)
-                bar.update(seconds[shard] / 3600)
+                _advance(bar, seconds[shard])
             else:
                 pending[shard] = pool.submit(_make_shard, str(root), shard, shard_jobs, config)
     bar.close()
@@ -107,6 +107,13 @@ def _enough(seconds: dict[int, float], pending: dict, hours: float) -> bool:
         return False
     mean = sum(seconds.values()) / len(seconds)
     return sum(seconds.values()) + mean * len(pending) >= hours * 3600
+
+
+def _advance(bar, seconds: float) -> None:
+    """Count a finished shard; the last shard overshoots the target, so the total grows."""
+    hours = seconds / 3600
+    bar.total = max(bar.total, round(bar.n + hours, 3))
+    bar.update(hours)
 
 
 def _progress(hours: float, enabled: bool):
