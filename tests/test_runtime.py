@@ -38,7 +38,8 @@ def rel_err(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
-    """A random network exported in float32 and float16 (the default)."""
+    """A random network exported in float32 and float16 (the default), and the trained,
+    committed network (float16) the add-on bundles."""
     from core.config import ModelConfig
 
     cfg = ModelConfig()
@@ -47,7 +48,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     paths = {"float32": out / "f32.npz", "float16": out / "f16.npz"}
     for dtype, path in paths.items():
         export_weights(path, cfg, model, prior, dtype=dtype, max_bytes=None)
-    return paths
+    return {**paths, "trained": ROOT / "core" / "assets" / "meshtalk.npz"}
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def torch_reference(path: Path, audio: np.ndarray, seed: int, temperature: float
 # ---------------------------------------------------------------------------- parity
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "trained"])
 def test_stage_parity_with_torch(files, speech, dtype):
     anim = Animator(files[dtype])
     cfg, model, prior = load_exported(files[dtype])
@@ -113,10 +114,11 @@ def load_identity_delta() -> np.ndarray:
     return deltas[names.index(next(n for n in names if n.startswith("nose/")))]
 
 
-def test_sampling_parity_and_end_to_end(files, speech):
-    anim = Animator(files["float16"])
+@pytest.mark.parametrize("weights", ["float16", "trained"])
+def test_sampling_parity_and_end_to_end(files, speech, weights):
+    anim = Animator(files[weights])
     for seed, temperature in ((0, 1.0), (5, 0.5), (0, 0.0)):
-        feats_t, codes_t, verts_t = torch_reference(files["float16"], speech, seed, temperature)
+        feats_t, codes_t, verts_t = torch_reference(files[weights], speech, seed, temperature)
         coeffs, codes_n = anim.coefficients(speech, seed=seed, temperature=temperature)
         assert np.array_equal(codes_n, codes_t), (seed, temperature)  # identical codes
         verts_n = anim.animate(speech, seed=seed, temperature=temperature)
