@@ -59,6 +59,7 @@ class ModelConfig:
     # losses (training only)
     loss_mode: str = "xmod"  # "xmod" (cross-modality) or "l2" (the ablation)
     eyelid_weight: float = 1.0
+    lip_weight: float = 0.0  # x the lip-gap loss (upper-minus-lower lip vectors, mm^2)
     mouth_regions: tuple[str, ...] = ("mouth",)
     upper_regions: tuple[str, ...] = ("upper_face",)
     mask_background: float = 0.0  # weight of vertices outside a loss mask's regions

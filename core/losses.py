@@ -27,6 +27,7 @@ class RegionWeights:
     mouth: np.ndarray  # (V,) float32
     upper: np.ndarray  # (V,) float32
     lid_pairs: np.ndarray  # (P, 2) int64: (upper-lid vertex, lower-lid vertex)
+    lip_pairs: np.ndarray  # (Q, 2) int64: (upper-lip vertex, lower-lip vertex)
 
 
 def _mask(template: Template, regions: tuple[str, ...], background: float) -> np.ndarray:
@@ -36,18 +37,22 @@ def _mask(template: Template, regions: tuple[str, ...], background: float) -> np
     return w
 
 
-def eyelid_pairs(template: Template) -> np.ndarray:
-    """Pair every upper-lid vertex with the lower-lid vertex of the same eye closest to it
-    in the horizontal (x, y) plane, i.e. straight below it: the pair's vector closes to
-    ~0 in a blink."""
-    pairs = []
+def vertical_pairs(template: Template, upper: str, lower: str) -> np.ndarray:
+    """Pair every vertex of region `upper` with the vertex of region `lower` closest to it in
+    the horizontal (x, y) plane, i.e. straight below it: the pair's vector closes to ~0 when
+    the two meet (a blink, a lip seal)."""
     v = template.vertices
-    for side in ("left", "right"):
-        upper = template.region(f"eyelid_upper_{side}")
-        lower = template.region(f"eyelid_lower_{side}")
-        d = ((v[upper, None, :2] - v[None, lower, :2]) ** 2).sum(axis=2)
-        pairs.append(np.stack([upper, lower[d.argmin(axis=1)]], axis=1))
-    return np.concatenate(pairs).astype(np.int64)
+    up, low = template.region(upper), template.region(lower)
+    d = ((v[up, None, :2] - v[None, low, :2]) ** 2).sum(axis=2)
+    return np.stack([up, low[d.argmin(axis=1)]], axis=1).astype(np.int64)
+
+
+def eyelid_pairs(template: Template) -> np.ndarray:
+    """Upper-lid vertices paired with the lower-lid vertex below them, both eyes."""
+    sides = ("left", "right")
+    return np.concatenate(
+        [vertical_pairs(template, f"eyelid_upper_{s}", f"eyelid_lower_{s}") for s in sides]
+    )
 
 
 def region_weights(template: Template, cfg: ModelConfig) -> RegionWeights:
@@ -55,6 +60,7 @@ def region_weights(template: Template, cfg: ModelConfig) -> RegionWeights:
         mouth=_mask(template, cfg.mouth_regions, cfg.mask_background),
         upper=_mask(template, cfg.upper_regions, cfg.mask_background),
         lid_pairs=eyelid_pairs(template),
+        lip_pairs=vertical_pairs(template, "lip_upper", "lip_lower"),
     )
 
 
@@ -65,8 +71,9 @@ def masked_l2(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -
     return (err * weights).sum(dim=-1).mean() / weights.sum()
 
 
-def eyelid_loss(pred: torch.Tensor, target: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-    """Squared error (mm^2) of the upper-minus-lower lid vectors: what makes blinks close."""
+def gap_loss(pred: torch.Tensor, target: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """Squared error (mm^2) of the upper-minus-lower vectors of vertex pairs: what makes
+    blinks and lip seals close (a vertex loss alone smooths the last millimetres away)."""
     gap_pred = pred[..., pairs[:, 0], :] - pred[..., pairs[:, 1], :]
     gap_true = target[..., pairs[:, 0], :] - target[..., pairs[:, 1], :]
     return ((gap_pred - gap_true) * MM).pow(2).sum(dim=-1).mean()
@@ -82,7 +89,8 @@ class StageOneLoss(nn.Module):
     with i. The expression input cannot explain the mouth and the audio cannot explain the
     upper face, so the latent has to take lips from audio and the rest from expression.
     l2: plain reconstruction from (audio_i, expr_i) over all vertices (the ablation).
-    Both add `eyelid_weight` x the eyelid loss on the expression-driven reconstruction."""
+    Both add `eyelid_weight` x the eyelid loss on the expression-driven reconstruction and
+    `lip_weight` x the lip-gap loss on the audio-driven one."""
 
     def __init__(self, cfg: ModelConfig, weights: RegionWeights) -> None:
         super().__init__()
@@ -90,6 +98,7 @@ class StageOneLoss(nn.Module):
         self.register_buffer("mouth", torch.from_numpy(weights.mouth))
         self.register_buffer("upper", torch.from_numpy(weights.upper))
         self.register_buffer("lid_pairs", torch.from_numpy(weights.lid_pairs))
+        self.register_buffer("lip_pairs", torch.from_numpy(weights.lip_pairs))
         self.register_buffer("all", torch.ones(len(weights.mouth)))
 
     def forward(
@@ -110,7 +119,7 @@ class StageOneLoss(nn.Module):
         if self.cfg.loss_mode == "l2":
             pred = model.decode(template, model.quantize(model.logits(audio, expr), noise)[0])
             out["l2"] = masked_l2(pred, offsets, self.all)
-            expr_pred = pred
+            audio_pred = expr_pred = pred
             total = out["l2"]
         else:
             if offsets.shape[0] % 2:
@@ -126,8 +135,12 @@ class StageOneLoss(nn.Module):
             out["mouth"] = masked_l2(audio_pred, offsets, self.mouth)
             out["upper"] = masked_l2(expr_pred, offsets, self.upper)
             total = out["mouth"] + out["upper"]
-        out["eyelid"] = eyelid_loss(expr_pred, offsets, self.lid_pairs)
-        out["total"] = total + self.cfg.eyelid_weight * out["eyelid"]
+        out["eyelid"] = gap_loss(expr_pred, offsets, self.lid_pairs)
+        total = total + self.cfg.eyelid_weight * out["eyelid"]
+        if self.cfg.lip_weight:
+            out["lip"] = gap_loss(audio_pred, offsets, self.lip_pairs)
+            total = total + self.cfg.lip_weight * out["lip"]
+        out["total"] = total
         return out
 
 

@@ -1,4 +1,7 @@
-"""Train MeshTalk on the corpus: `python -m core.train stage1|stage2 --config configs/X.toml`.
+"""Train MeshTalk on the corpus: `python -m core.train stage1|stage2|refine --config X.toml`.
+
+refine (optional, after stage 2) trains the decoder alone from another run's finished
+checkpoint with this config's losses (e.g. the lip-gap loss), everything else frozen.
 
 Runs resume from their last checkpoint. Every random draw (which windows, which partner
 sequence, the Gumbel noise) is a pure function of (seed, global item index), so a run on
@@ -12,10 +15,11 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +55,9 @@ class TrainConfig:
     val_windows: int = 64
     stats_windows: int = 400  # windows sampled for the mel statistics and the PCA basis
     threads: int = 2
+    refine_from: str = ""  # refine: the run whose finished checkpoint is refined
+    refine_iterations: int = 0
+    refine_lr: float = 1e-4
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> TrainConfig:
@@ -316,6 +323,82 @@ def _validate(model: MeshTalk, loss_fn: StageOneLoss, batches: list[dict]) -> di
     return totals
 
 
+# --- refine ----------------------------------------------------------------------------------
+
+
+def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) -> Path:
+    """Train the decoder alone, starting from `refine_from`'s finished checkpoint, with this
+    config's loss weights. The encoders, the fusion and the prior stay frozen, so the codes
+    the prior learnt are still the decoder's input and stage 2 need not be redone."""
+    budget = budget or Budget()
+    rank, n = world()
+    torch.set_num_threads(max(1, tcfg.threads // n))
+    run = Path(tcfg.run)
+    ckpt_path = run / "stage1.pt"
+    if rank == 0 and not ckpt_path.exists():
+        source = Path(tcfg.refine_from) / "stage1.pt"
+        if not source.is_file() or "prior_step" not in load_checkpoint(source)[3]:
+            raise ValueError(f"refine_from: {source} is not a run with a finished stage 2")
+        run.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, ckpt_path)
+    if n > 1:
+        dist.barrier()
+    trained, model, prior, extra = load_checkpoint(ckpt_path)
+    weights = {"lip_weight": cfg.lip_weight, "eyelid_weight": cfg.eyelid_weight}
+    cfg = replace(trained, **weights)  # the network as trained, this config's losses
+    model.cfg = cfg
+    step, total = extra.get("refine_step", 0), tcfg.refine_iterations
+    if rank == 0:
+        trim_log(run, 3, step)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = list(model.decoder.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=tcfg.refine_lr)
+    opt_path = run / "refine_opt.pt"
+    if step and opt_path.exists():
+        opt.load_state_dict(torch.load(opt_path, weights_only=True))
+    ds = Windows(
+        tcfg.corpus,
+        "train",
+        tcfg.stage1_frames,
+        cfg,
+        length=total * tcfg.batch_size,
+        seed=tcfg.seed + 4,
+    )
+    model.train()
+    loss_fn = StageOneLoss(cfg, region_weights(load_template(), cfg))
+    val = _validation_batches(tcfg, cfg)
+    shape = (tcfg.stage1_frames, cfg.heads, cfg.categories)
+    t0 = time.time()
+    stop = budget.spent(step, n)
+    while step < total and not stop:
+        idx = batch_indices(step, tcfg.batch_size // 2, rank, n)
+        batch = collate([x for i in idx for x in ds.pair(i)])
+        noise = torch.stack([item_noise(tcfg.seed, 2 * i + j, shape) for i in idx for j in (0, 1)])
+        for g in opt.param_groups:
+            g["lr"] = learning_rate(tcfg, tcfg.refine_lr, step, total)
+        out = _stage1_loss(loss_fn, model, batch, noise)
+        opt.zero_grad(set_to_none=True)
+        out["total"].backward()
+        average_gradients(model.decoder, n)
+        grad = torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
+        opt.step()
+        step += 1
+        stop = budget.spent(step, n)
+        if step % tcfg.log_every == 0 or step == total:
+            rec = {"stage": 3, "step": step, "grad": float(grad), "sec": round(time.time() - t0, 1)}
+            rec.update({k: _mean(v, n) for k, v in out.items()})
+            if step % tcfg.checkpoint_every == 0 or step == total:
+                rec.update(_validate(model, loss_fn, val))
+            log(run, rank, rec)
+        if rank == 0 and (step % tcfg.checkpoint_every == 0 or step == total or stop):
+            _save(ckpt_path, cfg, model, prior, **{**extra, "refine_step": step})
+            torch.save(opt.state_dict(), opt_path)
+    return ckpt_path
+
+
 # --- stage 2 ---------------------------------------------------------------------------------
 
 
@@ -396,10 +479,11 @@ def _prior_loss(model: MeshTalk, prior: AudioPrior, batch: dict) -> torch.Tensor
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__)
-    parser.add_argument("stage", choices=("stage1", "stage2"))
+    parser.add_argument("stage", choices=("stage1", "stage2", "refine"))
     parser.add_argument("--config", type=Path, default=Path("configs/default.toml"))
     parser.add_argument("--corpus", help="override [train] corpus")
     parser.add_argument("--run", help="override [train] run folder")
+    parser.add_argument("--refine-from", help="override [train] refine_from (refine)")
     parser.add_argument("--iterations", type=int, help="override this stage's iterations")
     parser.add_argument("--threads", type=int, help="override [train] threads (torch)")
     parser.add_argument("--stop-at", type=int, help="checkpoint and stop at this step")
@@ -411,13 +495,14 @@ def main(argv: list[str] | None = None) -> int:
         args.config,
         corpus=args.corpus,
         run=args.run,
+        refine_from=args.refine_from,
         threads=args.threads,
         **{key: args.iterations},
     )
     Path(tcfg.run).mkdir(parents=True, exist_ok=True)
     (Path(tcfg.run) / "train_config.json").write_text(json.dumps(asdict(tcfg), indent=1))
     budget = Budget(stop_at=args.stop_at, minutes=args.minutes)
-    (stage1 if args.stage == "stage1" else stage2)(cfg, tcfg, budget)
+    {"stage1": stage1, "stage2": stage2, "refine": refine}[args.stage](cfg, tcfg, budget)
     return 0
 
 

@@ -11,7 +11,7 @@ import torch
 from core.config import ModelConfig
 from core.losses import (
     StageOneLoss,
-    eyelid_loss,
+    gap_loss,
     masked_l2,
     prior_loss,
     region_weights,
@@ -193,6 +193,10 @@ def test_region_masks_weight_the_right_vertices(template):
     # every upper-lid vertex pairs with a lower-lid vertex below it
     v = template.vertices
     assert np.all(v[w.lid_pairs[:, 0], 2] > v[w.lid_pairs[:, 1], 2] - 1e-3)
+    # and every upper-lip vertex with a lower-lip vertex below it
+    assert np.isin(w.lip_pairs[:, 0], template.region("lip_upper")).all()
+    assert np.isin(w.lip_pairs[:, 1], template.region("lip_lower")).all()
+    assert np.all(v[w.lip_pairs[:, 0], 2] > v[w.lip_pairs[:, 1], 2] - 1e-3)
 
     rng = np.random.default_rng(0)
     target = torch.from_numpy(rng.standard_normal((1, 2, CFG.n_vertices, 3)).astype(np.float32))
@@ -206,13 +210,17 @@ def test_region_masks_weight_the_right_vertices(template):
     pred = target.clone()
     pred[..., mouth, :] += 0.001
     assert masked_l2(pred, target, wu) == 0 and masked_l2(pred, target, wm) > 0
-    assert eyelid_loss(pred, target, pairs) == 0  # the mouth does not touch the lids
+    assert gap_loss(pred, target, pairs) == 0  # the mouth does not touch the lids
     pred = target.clone()
     pred[..., template.region("eyelid_upper_left"), 2] -= 0.002  # lids closing
-    assert eyelid_loss(pred, target, pairs) > 0
+    assert gap_loss(pred, target, pairs) > 0
     pred = target.clone()
     pred[..., :, 2] += 0.01  # the whole head moves up: the lid gap does not change
-    assert eyelid_loss(pred, target, pairs) < 1e-6
+    assert gap_loss(pred, target, pairs) < 1e-6
+    lips = torch.from_numpy(w.lip_pairs)
+    pred = target.clone()
+    pred[..., template.region("lip_lower"), 2] += 0.001  # the lower lip rises 1 mm
+    assert gap_loss(pred, target, lips).item() == pytest.approx(1.0, rel=1e-3)
 
 
 def test_l2_mode_is_plain_reconstruction(model, template):

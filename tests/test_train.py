@@ -16,7 +16,7 @@ import torch
 from core.config import ModelConfig
 from core.export import export_weights, load_checkpoint
 from core.runtime import Animator
-from core.train import Budget, TrainConfig, stage1, stage2, trim_log
+from core.train import Budget, TrainConfig, refine, stage1, stage2, trim_log
 
 ROOT = Path(__file__).resolve().parents[1]
 # A small network, so a step takes milliseconds; the code paths are the full ones.
@@ -91,6 +91,34 @@ def test_two_stages_resume_and_export(tiny_corpus, tmp_path, template):
     export_weights(out, cfg, model, prior, template)
     verts = Animator(out).animate(np.random.default_rng(0).normal(0, 0.1, 16000).astype("f4"))
     assert verts.shape == (30, template.n_vertices, 3) and np.isfinite(verts).all()
+
+
+def test_refine_trains_the_decoder_alone(tiny_corpus, tmp_path):
+    """refine: only the decoder changes (so the trained prior stays valid), with the lip-gap
+    loss of its own config; a run whose stage 2 is not finished is refused."""
+    cfg, tcfg = _run(_config(tmp_path, tiny_corpus, "a"))
+    stage1(cfg, tcfg)
+    with pytest.raises(ValueError, match="finished stage 2"):
+        refine(*_run(_config(tmp_path, tiny_corpus, "r0", refine_from=tcfg.run)))
+    stage2(cfg, tcfg)
+    path = _config(tmp_path, tiny_corpus, "r", refine_from=tcfg.run, refine_iterations=2)
+    path.write_text(path.read_text().replace("[model]", "[model]\nlip_weight = 2.0"))
+    rcfg, rtcfg = _run(path)
+    refine(rcfg, rtcfg)
+    _, before, prior_a, _ = load_checkpoint(Path(tcfg.run) / "stage1.pt")
+    cfg_r, after, prior_r, extra = load_checkpoint(Path(rtcfg.run) / "stage1.pt")
+    assert cfg_r.lip_weight == 2.0 and extra["refine_step"] == 2
+    assert "lip" in _log(Path(rtcfg.run))[-1]
+    changed = {
+        name.split(".")[0]
+        for (name, a), b in zip(
+            before.state_dict().items(), after.state_dict().values(), strict=True
+        )
+        if not torch.equal(a, b)
+    }
+    assert changed == {"decoder"}
+    for a, b in zip(prior_a.state_dict().values(), prior_r.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo on loopback")
