@@ -135,15 +135,21 @@ def export_weights(
     dtype: str = "float16",
     provenance: dict[str, Any] | None = None,
     max_bytes: int | None = MAX_BYTES,
+    temperature_scale: float = 1.0,
 ) -> dict[str, Any]:
     """Write the weights file and check it loads; returns its meta plus size and counts.
-    A file over `max_bytes` (the add-on's budget; None: no cap) is deleted, an error."""
+    A file over `max_bytes` (the add-on's budget; None: no cap) is deleted, an error.
+    `temperature_scale`: the sampling temperature the runtime uses for a user's 1.0 (pick it
+    on the validation split so 1.0 gives the data's blink rate: docs/MODEL.md)."""
+    if not temperature_scale > 0:
+        raise ValueError(f"temperature_scale must be > 0, got {temperature_scale}")
     arrays = export_arrays(cfg, model, prior, template, dtype)
     meta = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "config": cfg.to_dict(),
         "dtype": dtype,
+        "temperature_scale": float(temperature_scale),
         "parameters": int(sum(a.size for k, a in arrays.items() if not k.startswith("extra."))),
         "provenance": provenance or {},
     }
@@ -185,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="TOML config for --random (default: built-in)")
     parser.add_argument("--seed", type=int, default=0, help="initialisation seed for --random")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16")
+    parser.add_argument(
+        "--temperature-scale",
+        type=float,
+        default=1.0,
+        help="sampling temperature used for a user's 1.0 (chosen on the validation split)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     try:
@@ -195,7 +207,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cfg, model, prior, extra = load_checkpoint(args.checkpoint)
             provenance = {"source": str(args.checkpoint), **_jsonable(extra)}
-        info = export_weights(args.out, cfg, model, prior, dtype=args.dtype, provenance=provenance)
+        info = export_weights(
+            args.out,
+            cfg,
+            model,
+            prior,
+            dtype=args.dtype,
+            provenance=provenance,
+            temperature_scale=args.temperature_scale,
+        )
     except (OSError, ValueError, KeyError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

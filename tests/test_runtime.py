@@ -24,7 +24,7 @@ from core.runtime import (
     WeightsFormatError,
     WeightsMismatchError,
 )
-from core.runtime.weights import META_KEY
+from core.runtime.weights import META_KEY, load_weights
 from core.template import load_template
 
 torch.set_num_threads(1)
@@ -67,11 +67,12 @@ def speech() -> np.ndarray:
 def torch_reference(path: Path, audio: np.ndarray, seed: int, temperature: float):
     """The torch pipeline on a file's weights: (audio features, codes, offsets)."""
     cfg, model, prior = load_exported(path)
+    scale = load_weights(path).meta.get("temperature_scale", 1.0)  # the file's calibration
     template = load_template().vertices
     with torch.no_grad():
         mel = torch.from_numpy(A.log_mel(audio))[None]
         feats = model.encode_audio(mel, A.n_video_frames(len(audio)))[0]
-        codes = prior.sample(feats, seed=seed, temperature=temperature)
+        codes = prior.sample(feats, seed=seed, temperature=temperature * scale)
         onehot = codes_to_onehot(codes[None], cfg)
         offsets = model.decode(torch.from_numpy(template)[None], onehot)[0]
     return feats.numpy(), codes.numpy(), offsets.numpy() + template
@@ -129,6 +130,19 @@ def test_sampling_parity_and_end_to_end(files, speech, weights):
     # a higher temperature spreads the codes over more categories
     hot, cold = anim.sample_codes(speech, temperature=2.0), anim.sample_codes(speech, temperature=0)
     assert len(np.unique(hot)) >= len(np.unique(cold))
+
+
+def test_temperature_scale_of_the_file(files, speech, tmp_path):
+    """A file exported with temperature_scale s samples at s x the caller's temperature."""
+    cfg, model, prior = load_exported(files["float32"])
+    scaled = tmp_path / "scaled.npz"
+    export_weights(scaled, cfg, model, prior, dtype="float32", max_bytes=None, temperature_scale=2)
+    plain, hot = Animator(files["float32"]), Animator(scaled)
+    assert hot.temperature_scale == 2.0 and plain.temperature_scale == 1.0
+    assert np.array_equal(hot.sample_codes(speech, 3, 0.5), plain.sample_codes(speech, 3, 1.0))
+    assert np.array_equal(hot.sample_codes(speech, 3, 0.0), plain.sample_codes(speech, 3, 0.0))
+    with pytest.raises(ValueError, match="temperature_scale"):
+        export_weights(tmp_path / "x.npz", cfg, model, prior, temperature_scale=0)
 
 
 def test_long_audio_chunks_equal_one_shot(files, speech):

@@ -78,6 +78,9 @@ class Animator:
         self.decoder = Decoder(self.weights)
         self.default_template = self.weights["extra.default_template"]
         self.lips_mask = self.weights["extra.lips_mask"]
+        # temperature 1 means the training data's upper-face activity: the file's scale was
+        # chosen on the validation split (a short-trained prior is under-dispersed)
+        self.temperature_scale = float(self.weights.meta.get("temperature_scale", 1.0))
 
     @property
     def fps(self) -> int:
@@ -248,6 +251,7 @@ class Animator:
         starts = list(range(0, n_frames, chunk_frames))
         rng = np.random.default_rng(seed)  # drawn chunk after chunk, on one thread
         greedy = temperature <= 0
+        temperature = temperature * self.temperature_scale
         ident = self.decoder.identity(template)
         prior_state = self.prior.initial_state()
         decoder_state = self.decoder.initial_state()
