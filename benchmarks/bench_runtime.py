@@ -244,7 +244,7 @@ def stages(anim: Animator, path: Path) -> tuple[dict[str, tuple[float, float]], 
         mark("audio encoder")
         noise = gumbel_noise(rng, stop - start, cfg)
         mark("Gumbel noise")
-        codes = anim.prior.sample(feats, prior_state, noise, 1.0)
+        codes = anim.prior.sample(feats, prior_state, noise, anim.temperature_scale)
         mark("prior sampling")
         coeffs, decoder_state = anim.decoder.coefficients(codes, ident, decoder_state)
         mark("decoder (LSTMs + MLP)")
@@ -273,7 +273,8 @@ def torch_reference(
     cfg, model, prior = load_exported(weights)
     model.eval()
     prior.eval()
-    template = torch.from_numpy(Animator(weights).default_template)
+    anim = Animator(weights)
+    template = torch.from_numpy(anim.default_template)
     times: dict[str, tuple[float, float]] = {}
     clock = Clock()
     with torch.no_grad():
@@ -284,7 +285,7 @@ def torch_reference(
         times["log-mel (numpy, shared)"] = clock.lap()
         feats = model.encode_audio(mel, n_video_frames(len(audio), cfg))[0]
         times["audio encoder"] = clock.lap()
-        codes = prior.sample(feats, seed=0, temperature=1.0)
+        codes = prior.sample(feats, seed=0, temperature=anim.temperature_scale)
         times["prior sampling (reference sampler)"] = clock.lap()
         onehot = codes_to_onehot(codes[None], cfg)
         verts = model.decode(template[None], onehot)[0] + template
