@@ -59,10 +59,16 @@ corpus: $(VENV)/.ready system-deps
 
 train: train-default train-l2
 
+# The sampling temperature a user's expressiveness 1.0 maps to, chosen per run on the
+# validation split by the blink rate (docs/RESULTS.md, "Expressiveness calibration").
+TEMPERATURE_SCALE_default = 1.3
+TEMPERATURE_SCALE_l2 = 1.1
+
 train-%: corpus
 	$(PY) -m core.train stage1 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
 	$(PY) -m core.train stage2 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
-	$(PY) -m core.export --checkpoint $(RUNS)/$*/stage1.pt --out $(RUNS)/$*/meshtalk.npz
+	$(PY) -m core.export --checkpoint $(RUNS)/$*/stage1.pt --out $(RUNS)/$*/meshtalk.npz \
+	  --temperature-scale $(or $(TEMPERATURE_SCALE_$*),1.0)
 
 # The results table of docs/RESULTS.md, from the committed weights.
 evaluate: $(VENV)/.ready system-deps

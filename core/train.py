@@ -56,6 +56,7 @@ class TrainConfig:
     stats_windows: int = 400  # windows sampled for the mel statistics and the PCA basis
     threads: int = 2
     refine_from: str = ""  # refine: the run whose finished checkpoint is refined
+    refine_modules: tuple[str, ...] = ("decoder",)  # which parts of MeshTalk refine trains
     refine_iterations: int = 0
     refine_lr: float = 1e-4
 
@@ -327,9 +328,11 @@ def _validate(model: MeshTalk, loss_fn: StageOneLoss, batches: list[dict]) -> di
 
 
 def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) -> Path:
-    """Train the decoder alone, starting from `refine_from`'s finished checkpoint, with this
-    config's loss weights. The encoders, the fusion and the prior stay frozen, so the codes
-    the prior learnt are still the decoder's input and stage 2 need not be redone."""
+    """Train `refine_modules` (default: the decoder alone), starting from `refine_from`'s
+    finished checkpoint, with this config's loss weights. With the encoders and the fusion
+    frozen the codes the prior learnt are still the decoder's input and stage 2 need not be
+    redone; if they train too, the checkpoint forgets its prior's step so that stage 2 runs
+    again (warm-started from the old prior)."""
     budget = budget or Budget()
     rank, n = world()
     torch.set_num_threads(max(1, tcfg.threads // n))
@@ -352,9 +355,20 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         trim_log(run, 3, step)
     for p in model.parameters():
         p.requires_grad_(False)
-    params = list(model.decoder.parameters())
+    unknown = set(tcfg.refine_modules) - {
+        "audio_encoder",
+        "expression_encoder",
+        "fusion",
+        "decoder",
+    }
+    if unknown or not tcfg.refine_modules:
+        raise ValueError(f"refine_modules: unknown or none: {sorted(unknown)}")
+    modules = [getattr(model, name) for name in tcfg.refine_modules]
+    params = [p for m in modules for p in m.parameters()]
     for p in params:
         p.requires_grad_(True)
+    if set(tcfg.refine_modules) != {"decoder"}:
+        extra.pop("prior_step", None)  # new codes: the prior must be trained again
     opt = torch.optim.Adam(params, lr=tcfg.refine_lr)
     opt_path = run / "refine_opt.pt"
     if step and opt_path.exists():
@@ -382,7 +396,8 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         out = _stage1_loss(loss_fn, model, batch, noise)
         opt.zero_grad(set_to_none=True)
         out["total"].backward()
-        average_gradients(model.decoder, n)
+        for m in modules:
+            average_gradients(m, n)
         grad = torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
         opt.step()
         step += 1

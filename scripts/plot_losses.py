@@ -1,10 +1,10 @@
 """Plot the loss curves of training runs (their log.jsonl) into one PNG for docs/.
 
     python scripts/plot_losses.py /work/data/runs/default /work/data/runs/l2 \
-        --out docs/loss_curves.png
+        /work/data/runs/lips --out docs/loss_curves.png
 
-One row per run, one column per stage; training losses are thin lines (smoothed over a few
-logs), validation losses thick lines with dots.
+One row per run, one plot per stage it ran (1, 2, and 3 = refine); training losses are thin
+lines (smoothed over a few logs), validation losses thick lines with dots.
 """
 
 from __future__ import annotations
@@ -54,10 +54,16 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(args.runs), 2, figsize=(11, 3.6 * len(args.runs)), squeeze=False)
-    for row, run in zip(axes, args.runs, strict=True):
-        records = read_log(run)
-        for stage, ax in zip((1, 2), row, strict=True):
+    logs = [read_log(run) for run in args.runs]
+    columns = max(len({r["stage"] for r in records}) for records in logs)
+    fig, axes = plt.subplots(
+        len(args.runs), columns, figsize=(5.5 * columns, 3.6 * len(args.runs)), squeeze=False
+    )
+    for row, run, records in zip(axes, args.runs, logs, strict=True):
+        stages = sorted({r["stage"] for r in records})
+        for ax in row[len(stages) :]:
+            ax.axis("off")
+        for stage, ax in zip(stages, row, strict=False):
             curves = series(records, stage)
             bases = sorted({name.removeprefix("val_") for name in curves})
             for name, (steps, values) in sorted(curves.items()):

@@ -119,6 +119,20 @@ def test_refine_trains_the_decoder_alone(tiny_corpus, tmp_path):
     assert changed == {"decoder"}
     for a, b in zip(prior_a.state_dict().values(), prior_r.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+    assert extra["prior_step"] == 2  # the prior is still valid
+
+    # With the encoders refined too, the codes change: stage 2 has to run again.
+    path = _config(
+        tmp_path,
+        tiny_corpus,
+        "all",
+        refine_from=tcfg.run,
+        refine_iterations=1,
+        refine_modules=["audio_encoder", "expression_encoder", "fusion", "decoder"],
+    )
+    refine(*_run(path))
+    extra = load_checkpoint(tmp_path / "all" / "stage1.pt")[3]
+    assert "prior_step" not in extra and extra["refine_step"] == 1
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo on loopback")
