@@ -219,14 +219,7 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     total = tcfg.stage1_iterations
 
     def windows() -> Windows:
-        return Windows(
-            tcfg.corpus,
-            "train",
-            tcfg.stage1_frames,
-            cfg,
-            length=total * tcfg.batch_size,
-            seed=tcfg.seed,
-        )
+        return _train_windows(tcfg, cfg, tcfg.stage1_frames, total, seed=tcfg.seed)
 
     # Process 0 builds the data caches and the initial model; the others then load both.
     ds = windows() if rank == 0 else None
@@ -241,26 +234,15 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     step = extra["step"]
     if rank == 0:
         trim_log(run, 1, step)
-    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
-    opt.load_state_dict(torch.load(run / "stage1_opt.pt", weights_only=True))
+    opt = _adam(list(model.parameters()), tcfg.lr, run / "stage1_opt.pt")
     model.train()
     loss_fn = StageOneLoss(cfg, region_weights(load_template(), cfg))
     val = _validation_batches(tcfg, cfg)
-    shape = (tcfg.stage1_frames, cfg.heads, cfg.categories)
     t0 = time.time()
     stop = budget.spent(step, n)
     while step < total and not stop:
-        idx = batch_indices(step, tcfg.batch_size // 2, rank, n)  # pairs
-        batch = collate([x for i in idx for x in ds.pair(i)])
-        noise = torch.stack([item_noise(tcfg.seed, 2 * i + j, shape) for i in idx for j in (0, 1)])
-        for g in opt.param_groups:
-            g["lr"] = learning_rate(tcfg, tcfg.lr, step, total)
-        out = _stage1_loss(loss_fn, model, batch, noise)
-        opt.zero_grad(set_to_none=True)
-        out["total"].backward()
-        average_gradients(model, n)
-        grad = torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-        opt.step()
+        lr = learning_rate(tcfg, tcfg.lr, step, total)
+        out, grad = _pairs_step(model, list(model.parameters()), opt, loss_fn, ds, tcfg, step, lr)
         step += 1
         stop = budget.spent(step, n)  # on every process: it is a collective
         if step % tcfg.log_every == 0 or step == total:
@@ -280,6 +262,48 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
             torch.save(opt.state_dict(), run / "stage1_opt.tmp")
             os.replace(run / "stage1_opt.tmp", run / "stage1_opt.pt")
     return ckpt_path
+
+
+def _train_windows(tcfg: TrainConfig, cfg: ModelConfig, frames: int, steps: int, seed: int):
+    """The training split's windows for `steps` steps of `tcfg.batch_size` (a stage's data)."""
+    return Windows(tcfg.corpus, "train", frames, cfg, length=steps * tcfg.batch_size, seed=seed)
+
+
+def _adam(params: list, lr: float, resume_from: Path | None) -> torch.optim.Adam:
+    """Adam over `params`, with its state from `resume_from` when that file exists."""
+    opt = torch.optim.Adam(params, lr=lr)
+    if resume_from is not None and resume_from.exists():
+        opt.load_state_dict(torch.load(resume_from, weights_only=True))
+    return opt
+
+
+def _pairs_step(
+    model: MeshTalk,
+    params: list[torch.nn.Parameter],
+    opt: torch.optim.Optimizer,
+    loss_fn: StageOneLoss,
+    ds: Windows,
+    tcfg: TrainConfig,
+    step: int,
+    lr: float,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One optimiser step of stage 1 (or refine) on the pairs of `step`: this process's share
+    of the global batch, gradients averaged over processes. Returns (losses, grad norm)."""
+    rank, n = world()
+    cfg = model.cfg
+    idx = batch_indices(step, tcfg.batch_size // 2, rank, n)  # pairs
+    batch = collate([x for i in idx for x in ds.pair(i)])
+    shape = (tcfg.stage1_frames, cfg.heads, cfg.categories)
+    noise = torch.stack([item_noise(tcfg.seed, 2 * i + j, shape) for i in idx for j in (0, 1)])
+    for g in opt.param_groups:
+        g["lr"] = lr
+    out = _stage1_loss(loss_fn, model, batch, noise)
+    opt.zero_grad(set_to_none=True)
+    out["total"].backward()
+    average_gradients(model, n)  # frozen parameters have no gradient: skipped
+    grad = torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
+    opt.step()
+    return out, grad
 
 
 def _stage1_loss(loss_fn: StageOneLoss, model: MeshTalk, batch: dict, noise=None) -> dict:
@@ -369,37 +393,17 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         p.requires_grad_(True)
     if set(tcfg.refine_modules) != {"decoder"}:
         extra.pop("prior_step", None)  # new codes: the prior must be trained again
-    opt = torch.optim.Adam(params, lr=tcfg.refine_lr)
     opt_path = run / "refine_opt.pt"
-    if step and opt_path.exists():
-        opt.load_state_dict(torch.load(opt_path, weights_only=True))
-    ds = Windows(
-        tcfg.corpus,
-        "train",
-        tcfg.stage1_frames,
-        cfg,
-        length=total * tcfg.batch_size,
-        seed=tcfg.seed + 4,
-    )
+    opt = _adam(params, tcfg.refine_lr, opt_path if step else None)
+    ds = _train_windows(tcfg, cfg, tcfg.stage1_frames, total, seed=tcfg.seed + 4)
     model.train()
     loss_fn = StageOneLoss(cfg, region_weights(load_template(), cfg))
     val = _validation_batches(tcfg, cfg)
-    shape = (tcfg.stage1_frames, cfg.heads, cfg.categories)
     t0 = time.time()
     stop = budget.spent(step, n)
     while step < total and not stop:
-        idx = batch_indices(step, tcfg.batch_size // 2, rank, n)
-        batch = collate([x for i in idx for x in ds.pair(i)])
-        noise = torch.stack([item_noise(tcfg.seed, 2 * i + j, shape) for i in idx for j in (0, 1)])
-        for g in opt.param_groups:
-            g["lr"] = learning_rate(tcfg, tcfg.refine_lr, step, total)
-        out = _stage1_loss(loss_fn, model, batch, noise)
-        opt.zero_grad(set_to_none=True)
-        out["total"].backward()
-        for m in modules:
-            average_gradients(m, n)
-        grad = torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
-        opt.step()
+        lr = learning_rate(tcfg, tcfg.refine_lr, step, total)
+        out, grad = _pairs_step(model, params, opt, loss_fn, ds, tcfg, step, lr)
         step += 1
         stop = budget.spent(step, n)
         if step % tcfg.log_every == 0 or step == total:
@@ -430,18 +434,9 @@ def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     if rank == 0:
         trim_log(run, 2, step)
     total = tcfg.stage2_iterations
-    opt = torch.optim.Adam(prior.parameters(), lr=tcfg.stage2_lr)
     opt_path = run / "stage2_opt.pt"
-    if step and opt_path.exists():
-        opt.load_state_dict(torch.load(opt_path, weights_only=True))
-    ds = Windows(
-        tcfg.corpus,
-        "train",
-        tcfg.stage2_frames,
-        cfg,
-        length=total * tcfg.batch_size,
-        seed=tcfg.seed + 2,
-    )
+    opt = _adam(list(prior.parameters()), tcfg.stage2_lr, opt_path if step else None)
+    ds = _train_windows(tcfg, cfg, tcfg.stage2_frames, total, seed=tcfg.seed + 2)
     val = Windows(
         tcfg.corpus, "val", tcfg.stage2_frames, cfg, length=tcfg.val_windows, seed=tcfg.seed + 3
     )
