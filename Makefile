@@ -57,15 +57,27 @@ THREADS ?= 1
 corpus: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(CORPUS) --hours 4
 
-train: train-default train-l2
+train: refine-lipgap train-l2
 
 # The sampling temperature a user's expressiveness 1.0 maps to, chosen per run on the
 # validation split by the blink rate (docs/RESULTS.md, "Expressiveness calibration").
 TEMPERATURE_SCALE_default = 1.3
 TEMPERATURE_SCALE_l2 = 1.1
+TEMPERATURE_SCALE_lips = 1.3
+TEMPERATURE_SCALE_lipgap = 1.2
 
 train-%: corpus
 	$(PY) -m core.train stage1 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
+	$(PY) -m core.train stage2 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
+	$(PY) -m core.export --checkpoint $(RUNS)/$*/stage1.pt --out $(RUNS)/$*/meshtalk.npz \
+	  --temperature-scale $(or $(TEMPERATURE_SCALE_$*),1.0)
+
+# A finished run trained further with another config's losses (the bundled network is
+# refine-lipgap: configs/default.toml, then configs/lipgap.toml's lip-gap loss).
+refine-lipgap refine-lips: train-default
+refine-%: corpus
+	$(PY) -m core.train refine --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* \
+	  --refine-from $(RUNS)/default --threads $(THREADS)
 	$(PY) -m core.train stage2 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
 	$(PY) -m core.export --checkpoint $(RUNS)/$*/stage1.pt --out $(RUNS)/$*/meshtalk.npz \
 	  --temperature-scale $(or $(TEMPERATURE_SCALE_$*),1.0)
