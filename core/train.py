@@ -1,7 +1,8 @@
 """Train MeshTalk on the corpus: `python -m core.train stage1|stage2|refine --config X.toml`.
 
-refine (optional, after stage 2) trains the decoder alone from another run's finished
-checkpoint with this config's losses (e.g. the lip-gap loss), everything else frozen.
+refine (optional, after stage 2) trains some parts of another run's finished checkpoint
+further with this config's losses (e.g. the lip-gap loss): the decoder alone keeps the prior
+valid; with the encoders too, stage 2 runs again.
 
 Runs resume from their last checkpoint. Every random draw (which windows, which partner
 sequence, the Gumbel noise) is a pure function of (seed, global item index), so a run on
@@ -231,36 +232,9 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         dist.barrier()
     ds = ds or windows()
     cfg, model, prior, extra = load_checkpoint(ckpt_path)
-    step = extra["step"]
-    if rank == 0:
-        trim_log(run, 1, step)
-    opt = _adam(list(model.parameters()), tcfg.lr, run / "stage1_opt.pt")
-    model.train()
-    loss_fn = StageOneLoss(cfg, region_weights(load_template(), cfg))
-    val = _validation_batches(tcfg, cfg)
-    t0 = time.time()
-    stop = budget.spent(step, n)
-    while step < total and not stop:
-        lr = learning_rate(tcfg, tcfg.lr, step, total)
-        out, grad = _pairs_step(model, list(model.parameters()), opt, loss_fn, ds, tcfg, step, lr)
-        step += 1
-        stop = budget.spent(step, n)  # on every process: it is a collective
-        if step % tcfg.log_every == 0 or step == total:
-            rec = {
-                "stage": 1,
-                "step": step,
-                "lr": learning_rate(tcfg, tcfg.lr, step, total),
-                "grad": float(grad),
-                "sec": round(time.time() - t0, 1),
-            }
-            rec.update({k: _mean(v, n) for k, v in out.items()})
-            if step % tcfg.checkpoint_every == 0 or step == total:
-                rec.update(_validate(model, loss_fn, val))
-            log(run, rank, rec)
-        if rank == 0 and (step % tcfg.checkpoint_every == 0 or step == total or stop):
-            _save(run / "stage1.pt", cfg, model, prior, step=step)
-            torch.save(opt.state_dict(), run / "stage1_opt.tmp")
-            os.replace(run / "stage1_opt.tmp", run / "stage1_opt.pt")
+    params = list(model.parameters())
+    opt = _adam(params, tcfg.lr, run / "stage1_opt.pt")
+    _train_pairs(1, cfg, tcfg, model, prior, params, opt, ds, extra, budget, base_lr=tcfg.lr)
     return ckpt_path
 
 
@@ -275,6 +249,68 @@ def _adam(params: list, lr: float, resume_from: Path | None) -> torch.optim.Adam
     if resume_from is not None and resume_from.exists():
         opt.load_state_dict(torch.load(resume_from, weights_only=True))
     return opt
+
+
+# What each pairs-trained stage logs as, counts its steps in, and saves its optimiser to.
+PAIR_STAGES = {
+    1: ("step", "stage1_iterations", "stage1_opt.pt"),
+    3: ("refine_step", "refine_iterations", "refine_opt.pt"),
+}
+
+
+def _train_pairs(
+    stage: int,
+    cfg: ModelConfig,
+    tcfg: TrainConfig,
+    model: MeshTalk,
+    prior: AudioPrior,
+    params: list[torch.nn.Parameter],
+    opt: torch.optim.Optimizer,
+    ds: Windows,
+    extra: dict,
+    budget: Budget,
+    base_lr: float,
+) -> None:
+    """The loop of stage 1 and refine: steps on pairs from `extra[step key]` to the stage's
+    iterations, logging, validating and checkpointing (model and optimiser) as configured."""
+    rank, n = world()
+    run = Path(tcfg.run)
+    step_key, total_key, opt_name = PAIR_STAGES[stage]
+    step, total = extra.get(step_key, 0), getattr(tcfg, total_key)
+    if rank == 0:
+        trim_log(run, stage, step)
+    model.train()
+    loss_fn = StageOneLoss(cfg, region_weights(load_template(), cfg))
+    val = _validation_batches(tcfg, cfg)
+    t0 = time.time()
+    stop = budget.spent(step, n)
+    while step < total and not stop:
+        lr = learning_rate(tcfg, base_lr, step, total)
+        out, grad = _pairs_step(model, params, opt, loss_fn, ds, tcfg, step, lr)
+        step += 1
+        stop = budget.spent(step, n)  # on every process: it is a collective
+        if step % tcfg.log_every == 0 or step == total:
+            rec = {
+                "stage": stage,
+                "step": step,
+                "lr": learning_rate(tcfg, base_lr, step, total),
+                "grad": float(grad),
+                "sec": round(time.time() - t0, 1),
+            }
+            rec.update({k: _mean(v, n) for k, v in out.items()})
+            if step % tcfg.checkpoint_every == 0 or step == total:
+                rec.update(_validate(model, loss_fn, val))
+            log(run, rank, rec)
+        if rank == 0 and (step % tcfg.checkpoint_every == 0 or step == total or stop):
+            _save(run / "stage1.pt", cfg, model, prior, **{**extra, step_key: step})
+            _save_optimizer(opt, run / opt_name)
+
+
+def _save_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
+    """Atomically, like the checkpoint: a killed run never leaves half a file to resume from."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(opt.state_dict(), tmp)
+    os.replace(tmp, path)
 
 
 def _pairs_step(
@@ -375,16 +411,9 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     cfg = replace(trained, **weights)  # the network as trained, this config's losses
     model.cfg = cfg
     step, total = extra.get("refine_step", 0), tcfg.refine_iterations
-    if rank == 0:
-        trim_log(run, 3, step)
     for p in model.parameters():
         p.requires_grad_(False)
-    unknown = set(tcfg.refine_modules) - {
-        "audio_encoder",
-        "expression_encoder",
-        "fusion",
-        "decoder",
-    }
+    unknown = set(tcfg.refine_modules) - {name for name, _ in model.named_children()}
     if unknown or not tcfg.refine_modules:
         raise ValueError(f"refine_modules: unknown or none: {sorted(unknown)}")
     modules = [getattr(model, name) for name in tcfg.refine_modules]
@@ -393,28 +422,9 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         p.requires_grad_(True)
     if set(tcfg.refine_modules) != {"decoder"}:
         extra.pop("prior_step", None)  # new codes: the prior must be trained again
-    opt_path = run / "refine_opt.pt"
-    opt = _adam(params, tcfg.refine_lr, opt_path if step else None)
+    opt = _adam(params, tcfg.refine_lr, run / "refine_opt.pt" if step else None)
     ds = _train_windows(tcfg, cfg, tcfg.stage1_frames, total, seed=tcfg.seed + 4)
-    model.train()
-    loss_fn = StageOneLoss(cfg, region_weights(load_template(), cfg))
-    val = _validation_batches(tcfg, cfg)
-    t0 = time.time()
-    stop = budget.spent(step, n)
-    while step < total and not stop:
-        lr = learning_rate(tcfg, tcfg.refine_lr, step, total)
-        out, grad = _pairs_step(model, params, opt, loss_fn, ds, tcfg, step, lr)
-        step += 1
-        stop = budget.spent(step, n)
-        if step % tcfg.log_every == 0 or step == total:
-            rec = {"stage": 3, "step": step, "grad": float(grad), "sec": round(time.time() - t0, 1)}
-            rec.update({k: _mean(v, n) for k, v in out.items()})
-            if step % tcfg.checkpoint_every == 0 or step == total:
-                rec.update(_validate(model, loss_fn, val))
-            log(run, rank, rec)
-        if rank == 0 and (step % tcfg.checkpoint_every == 0 or step == total or stop):
-            _save(ckpt_path, cfg, model, prior, **{**extra, "refine_step": step})
-            torch.save(opt.state_dict(), opt_path)
+    _train_pairs(3, cfg, tcfg, model, prior, params, opt, ds, extra, budget, tcfg.refine_lr)
     return ckpt_path
 
 
@@ -475,7 +485,7 @@ def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
             log(run, rank, rec)
         if rank == 0 and (step % tcfg.checkpoint_every == 0 or step == total or stop):
             _save(run / "stage1.pt", cfg, model, prior, step=extra.get("step"), prior_step=step)
-            torch.save(opt.state_dict(), opt_path)
+            _save_optimizer(opt, opt_path)
     return run / "stage1.pt"
 
 
