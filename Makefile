@@ -66,11 +66,16 @@ TEMPERATURE_SCALE_l2 = 1.1
 TEMPERATURE_SCALE_lips = 1.3
 TEMPERATURE_SCALE_lipgap = 1.2
 
+# The prior of run $* on its finished stage 1, then its weights file.
+define stage2-and-export
+$(PY) -m core.train stage2 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
+$(PY) -m core.export --checkpoint $(RUNS)/$*/stage1.pt --out $(RUNS)/$*/meshtalk.npz \
+  --temperature-scale $(or $(TEMPERATURE_SCALE_$*),1.0)
+endef
+
 train-%: corpus
 	$(PY) -m core.train stage1 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
-	$(PY) -m core.train stage2 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
-	$(PY) -m core.export --checkpoint $(RUNS)/$*/stage1.pt --out $(RUNS)/$*/meshtalk.npz \
-	  --temperature-scale $(or $(TEMPERATURE_SCALE_$*),1.0)
+	$(stage2-and-export)
 
 # A finished run trained further with another config's losses (the bundled network is
 # refine-lipgap: configs/default.toml, then configs/lipgap.toml's lip-gap loss).
@@ -78,9 +83,7 @@ refine-lipgap refine-lips: train-default
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/default --threads $(THREADS)
-	$(PY) -m core.train stage2 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
-	$(PY) -m core.export --checkpoint $(RUNS)/$*/stage1.pt --out $(RUNS)/$*/meshtalk.npz \
-	  --temperature-scale $(or $(TEMPERATURE_SCALE_$*),1.0)
+	$(stage2-and-export)
 
 # The results table of docs/RESULTS.md, from the committed weights.
 evaluate: $(VENV)/.ready system-deps
