@@ -77,12 +77,17 @@ train-%: corpus
 	$(PY) -m core.train stage1 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
 	$(stage2-and-export)
 
-# A finished run trained further with another config's losses (the bundled network is
-# refine-lipgap: configs/default.toml, then configs/lipgap.toml's lip-gap loss).
+# A finished run trained further with another config's losses: run $* refines run
+# REFINE_FROM_$* (each config's refine_from, here under $(RUNS)).
+REFINE_FROM_lips = default
+REFINE_FROM_lipgap = default
+REFINE_FROM_seal = lipgap
+REFINE_FROM_sealwarp = lipgap
 refine-lipgap refine-lips: train-default
+refine-seal refine-sealwarp: refine-lipgap
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* \
-	  --refine-from $(RUNS)/default --threads $(THREADS)
+	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)
 	$(stage2-and-export)
 
 # The results table of docs/RESULTS.md, from the committed weights.

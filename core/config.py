@@ -60,6 +60,7 @@ class ModelConfig:
     loss_mode: str = "xmod"  # "xmod" (cross-modality) or "l2" (the ablation)
     eyelid_weight: float = 1.0
     lip_weight: float = 0.0  # x the lip-gap loss (upper-minus-lower lip vectors, mm^2)
+    seal_weight: float = 0.0  # extra lip-gap weight on frames where the true lips are sealed
     mouth_regions: tuple[str, ...] = ("mouth",)
     upper_regions: tuple[str, ...] = ("upper_face",)
     mask_background: float = 0.0  # weight of vertices outside a loss mask's regions

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .eval.scores import CLOSED_MM
+from .metrics import LIP_MIDLINE, landmark
 from .model import MeshTalk
 from .template import Template
 
@@ -28,6 +30,7 @@ class RegionWeights:
     upper: np.ndarray  # (V,) float32
     lid_pairs: np.ndarray  # (P, 2) int64: (upper-lid vertex, lower-lid vertex)
     lip_pairs: np.ndarray  # (Q, 2) int64: (upper-lip vertex, lower-lip vertex)
+    lip_midline: np.ndarray  # (2,) int64: the inner lips at the midline (core.metrics.lip_gap)
 
 
 def _mask(template: Template, regions: tuple[str, ...], background: float) -> np.ndarray:
@@ -61,6 +64,7 @@ def region_weights(template: Template, cfg: ModelConfig) -> RegionWeights:
         upper=_mask(template, cfg.upper_regions, cfg.mask_background),
         lid_pairs=eyelid_pairs(template),
         lip_pairs=vertical_pairs(template, "lip_upper", "lip_lower"),
+        lip_midline=np.array([landmark(template, i) for i in LIP_MIDLINE], np.int64),
     )
 
 
@@ -71,12 +75,27 @@ def masked_l2(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -
     return (err * weights).sum(dim=-1).mean() / weights.sum()
 
 
-def gap_loss(pred: torch.Tensor, target: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+def gap_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    pairs: torch.Tensor,
+    frame_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Squared error (mm^2) of the upper-minus-lower vectors of vertex pairs: what makes
-    blinks and lip seals close (a vertex loss alone smooths the last millimetres away)."""
+    blinks and lip seals close (a vertex loss alone smooths the last millimetres away).
+    pred/target (B, T, V, 3); frame_weights (B, T) scale each frame's error (default 1)."""
     gap_pred = pred[..., pairs[:, 0], :] - pred[..., pairs[:, 1], :]
     gap_true = target[..., pairs[:, 0], :] - target[..., pairs[:, 1], :]
-    return ((gap_pred - gap_true) * MM).pow(2).sum(dim=-1).mean()
+    err = ((gap_pred - gap_true) * MM).pow(2).sum(dim=-1).mean(dim=-1)
+    return (err if frame_weights is None else err * frame_weights).mean()
+
+
+def seal_weights(target: torch.Tensor, midline: torch.Tensor, extra: float) -> torch.Tensor:
+    """(B, T) frame weights 1 + extra where the true lips are sealed (midline gap under the
+    evaluation's CLOSED_MM): a seal lasts two or three frames, too few to count in a mean
+    over all frames, and it is what a viewer notices when it is missing."""
+    gap = (target[..., midline[0], 2] - target[..., midline[1], 2]) * MM
+    return 1.0 + extra * (gap < CLOSED_MM).to(target.dtype)
 
 
 class StageOneLoss(nn.Module):
@@ -90,7 +109,8 @@ class StageOneLoss(nn.Module):
     upper face, so the latent has to take lips from audio and the rest from expression.
     l2: plain reconstruction from (audio_i, expr_i) over all vertices (the ablation).
     Both add `eyelid_weight` x the eyelid loss on the expression-driven reconstruction and
-    `lip_weight` x the lip-gap loss on the audio-driven one."""
+    `lip_weight` x the lip-gap loss on the audio-driven one (its sealed frames weighted
+    1 + `seal_weight`)."""
 
     def __init__(self, cfg: ModelConfig, weights: RegionWeights) -> None:
         super().__init__()
@@ -99,6 +119,7 @@ class StageOneLoss(nn.Module):
         self.register_buffer("upper", torch.from_numpy(weights.upper))
         self.register_buffer("lid_pairs", torch.from_numpy(weights.lid_pairs))
         self.register_buffer("lip_pairs", torch.from_numpy(weights.lip_pairs))
+        self.register_buffer("lip_midline", torch.from_numpy(weights.lip_midline))
         self.register_buffer("all", torch.ones(len(weights.mouth)))
 
     def forward(
@@ -138,7 +159,12 @@ class StageOneLoss(nn.Module):
         out["eyelid"] = gap_loss(expr_pred, offsets, self.lid_pairs)
         total = total + self.cfg.eyelid_weight * out["eyelid"]
         if self.cfg.lip_weight:
-            out["lip"] = gap_loss(audio_pred, offsets, self.lip_pairs)
+            frames = None
+            if self.cfg.seal_weight:
+                frames = seal_weights(
+                    offsets + template[:, None], self.lip_midline, self.cfg.seal_weight
+                )
+            out["lip"] = gap_loss(audio_pred, offsets, self.lip_pairs, frames)
             total = total + self.cfg.lip_weight * out["lip"]
         out["total"] = total
         return out

@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import sys
 import time
 import tomllib
@@ -55,6 +54,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     val_windows: int = 64
     stats_windows: int = 400  # windows sampled for the mel statistics and the PCA basis
+    mel_warp: float = 0.0  # training windows: log-mel frequency axis stretched by 1 -/+ this
     threads: int = 2
     refine_from: str = ""  # refine: the run whose finished checkpoint is refined
     refine_modules: tuple[str, ...] = ("decoder",)  # which parts of MeshTalk refine trains
@@ -240,7 +240,8 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
 
 def _train_windows(tcfg: TrainConfig, cfg: ModelConfig, frames: int, steps: int, seed: int):
     """The training split's windows for `steps` steps of `tcfg.batch_size` (a stage's data)."""
-    return Windows(tcfg.corpus, "train", frames, cfg, length=steps * tcfg.batch_size, seed=seed)
+    length = steps * tcfg.batch_size
+    return Windows(tcfg.corpus, "train", frames, cfg, length, seed, mel_warp=tcfg.mel_warp)
 
 
 def _adam(params: list, lr: float, resume_from: Path | None) -> torch.optim.Adam:
@@ -403,11 +404,13 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         if not source.is_file() or "prior_step" not in load_checkpoint(source)[3]:
             raise ValueError(f"refine_from: {source} is not a run with a finished stage 2")
         run.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, ckpt_path)
+        cfg0, model0, prior0, extra0 = load_checkpoint(source)
+        extra0.pop("refine_step", None)  # a refined source: this refine starts at its step 0
+        _save(ckpt_path, cfg0, model0, prior0, **{**extra0, "refined_from": str(source)})
     if n > 1:
         dist.barrier()
     trained, model, prior, extra = load_checkpoint(ckpt_path)
-    weights = {"lip_weight": cfg.lip_weight, "eyelid_weight": cfg.eyelid_weight}
+    weights = {k: getattr(cfg, k) for k in ("lip_weight", "seal_weight", "eyelid_weight")}
     cfg = replace(trained, **weights)  # the network as trained, this config's losses
     model.cfg = cfg
     step, total = extra.get("refine_step", 0), tcfg.refine_iterations

@@ -124,3 +124,17 @@ def test_augment_names_its_chain_and_varies_with_the_seed(speech):
     assert len(names) >= 10
     parts = {p.split("(")[0] for n in names for p in n.split("+")}
     assert {"noise", "reverb", "gain"} <= parts
+
+
+def test_warp_mel_stretches_the_frequency_axis_only():
+    """Vocal-tract-length perturbation: factor 1 is the identity, > 1 moves a formant up
+    the bands, < 1 down; frames (time) never mix."""
+    mel = np.full((3, 80), -5.0, np.float32)
+    mel[:, 20] = 0.0  # a formant at band 20
+    mel[1] -= 1.0  # frames differ
+    assert np.array_equal(A.warp_mel(mel, 1.0), mel)
+    up, down = A.warp_mel(mel, 1.2), A.warp_mel(mel, 0.8)
+    assert up.shape == mel.shape and up.dtype == np.float32
+    assert np.argmax(up[0]) == 24 and np.argmax(down[0]) == 16
+    assert np.allclose(up[1], up[0] - 1.0)  # each frame warped on its own
+    assert np.allclose(down[:, -1], mel[:, -1])  # past the top band: the top band

@@ -15,7 +15,9 @@ from core.losses import (
     masked_l2,
     prior_loss,
     region_weights,
+    seal_weights,
 )
+from core.metrics import lip_gap
 from core.model import (
     AudioEncoder,
     AudioPrior,
@@ -221,6 +223,32 @@ def test_region_masks_weight_the_right_vertices(template):
     pred = target.clone()
     pred[..., template.region("lip_lower"), 2] += 0.001  # the lower lip rises 1 mm
     assert gap_loss(pred, target, lips).item() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_seal_weights_pick_the_frames_where_the_lips_meet(template):
+    """seal_weight multiplies the lip-gap error of the frames whose true midline gap is under
+    the evaluation's closure threshold, and only those."""
+    cfg = ModelConfig()
+    w = region_weights(template, cfg)
+    up, low = w.lip_midline
+    assert lip_gap(template.vertices, template) == pytest.approx(
+        template.vertices[up, 2] - template.vertices[low, 2]
+    )
+    target = torch.from_numpy(np.repeat(template.vertices[None, None], 3, axis=1).copy())
+    target[0, 1, template.region("lip_lower"), 2] -= 0.010  # frame 1: the mouth open 10 mm
+    target[0, 2, template.region("lip_lower"), 2] += 0.001  # frame 2: pressed together
+    midline = torch.from_numpy(w.lip_midline)
+    frames = seal_weights(target, midline, 8.0)
+    assert frames.tolist() == [[9.0, 1.0, 9.0]]  # at rest the lips touch (0.2 mm): sealed
+    lips = torch.from_numpy(w.lip_pairs)
+    pred = target.clone()
+    pred[0, 2, template.region("lip_lower"), 2] -= 0.001  # frame 2 misses the seal by 1 mm
+    plain = gap_loss(pred, target, lips).item()
+    assert gap_loss(pred, target, lips, frames).item() == pytest.approx(9 * plain, rel=1e-4)
+    pred = target.clone()
+    pred[0, 1, template.region("lip_lower"), 2] -= 0.001  # an error on the open frame: x 1
+    plain = gap_loss(pred, target, lips).item()
+    assert gap_loss(pred, target, lips, frames).item() == pytest.approx(plain, rel=1e-4)
 
 
 def test_l2_mode_is_plain_reconstruction(model, template):

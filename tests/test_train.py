@@ -134,6 +134,18 @@ def test_refine_trains_the_decoder_alone(tiny_corpus, tmp_path):
     extra = load_checkpoint(tmp_path / "all" / "stage1.pt")[3]
     assert "prior_step" not in extra and extra["refine_step"] == 1
 
+    # A refined run refined again starts at its own step 0, with its own loss weights (and
+    # warped training mels).
+    path = _config(
+        tmp_path, tiny_corpus, "again", refine_from=rtcfg.run, refine_iterations=1, mel_warp=0.1
+    )
+    model_keys = "[model]\nlip_weight = 1.0\nseal_weight = 4.0"
+    path.write_text(path.read_text().replace("[model]", model_keys))
+    refine(*_run(path))
+    cfg_a, _, _, extra = load_checkpoint(tmp_path / "again" / "stage1.pt")
+    assert extra["refine_step"] == 1 and extra["refined_from"] == str(Path(rtcfg.run) / "stage1.pt")
+    assert cfg_a.seal_weight == 4.0 and _log(tmp_path / "again")[-1]["step"] == 1
+
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo on loopback")
 def test_torchrun_two_processes_match_one(tiny_corpus, tmp_path):

@@ -217,3 +217,16 @@ def augment(
     if len(x) != n:  # every transform keeps the length; this guards future edits
         raise RuntimeError(f"augmentation changed the length {n} -> {len(x)}")
     return x.astype(np.float32), "+".join(steps)
+
+
+def warp_mel(mel: np.ndarray, factor: float) -> np.ndarray:
+    """Log-mel (N, n_mels) with its frequency axis stretched by `factor` (> 1 moves formants
+    up, like a shorter vocal tract): vocal-tract-length perturbation at training time, so the
+    network hears more speakers than the corpus has voices. Linear interpolation between
+    bands; the top band repeats past the edge. Timing is untouched."""
+    n = mel.shape[-1]
+    pos = np.minimum(np.arange(n) / factor, n - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = (pos - lo).astype(mel.dtype)
+    return mel[..., lo] * (1 - frac) + mel[..., hi] * frac

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from ..audio import log_mel
 from ..config import ModelConfig
+from .augment import warp_mel
 from .corpus import Sequence_, load_split
 from .faces import DeltaStore
 
@@ -37,13 +38,21 @@ class Windows(Dataset):
     sequence (so a batch can pair audio and expression of different sequences)."""
 
     def __init__(
-        self, root: Path, split: str, frames: int, cfg: ModelConfig, length: int, seed: int = 0
+        self,
+        root: Path,
+        split: str,
+        frames: int,
+        cfg: ModelConfig,
+        length: int,
+        seed: int = 0,
+        mel_warp: float = 0.0,
     ) -> None:
         self.sequences = load_split(Path(root), split)
         sizes = np.array([max(len(s.weights) - frames + 1, 0) for s in self.sequences], float)
         if not sizes.sum():
             raise ValueError(f"no {split} sequence has {frames} frames")
         self.frames, self.cfg, self.length, self.seed = frames, cfg, length, seed
+        self.mel_warp = mel_warp  # each window's log-mel warped by a factor in 1 -/+ this
         self.epoch = 0
         self.p = sizes / sizes.sum()  # every window equally likely; too short: never
         # The cache covers the whole split, whatever the window length, so all stages and
@@ -75,8 +84,11 @@ class Windows(Dataset):
         t0 = int(rng.integers(len(seq.weights) - self.frames + 1))
         cfg = self.cfg
         audio = audio_window(seq, t0, self.frames, cfg.fps, cfg.sample_rate)
+        mel = log_mel(audio, cfg)
+        if self.mel_warp:  # no draw when off: windows of runs without it stay as they were
+            mel = warp_mel(mel, rng.uniform(1 - self.mel_warp, 1 + self.mel_warp))
         return {
-            "mel": torch.from_numpy(log_mel(audio, cfg)),
+            "mel": torch.from_numpy(np.ascontiguousarray(mel, np.float32)),
             "start": torch.tensor(int(round(MARGIN_S * cfg.fps))),
             "vertices": torch.from_numpy(self.faces.vertices(k, t0, t0 + self.frames)),
             "template": torch.from_numpy(self.faces.rest(k).astype(np.float32)),
