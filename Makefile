@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 export MESHTALK_WHEEL_CACHE ?= $(CURDIR)/.cache/meshtalk
 
-.PHONY: test lint assets system-deps clean dist demo corpus train evaluate
+.PHONY: test lint assets system-deps clean dist demo corpus train evaluate recordings
 
 $(VENV)/.ready: deps/train.txt deps/dev.txt deps/runtime.txt deps/data-requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -90,10 +90,15 @@ refine-%: corpus
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)
 	$(stage2-and-export)
 
+# Real human speech with P/B/M for the evaluation (Debian's Asterisk prompts, via ffmpeg).
+recordings:
+	bash scripts/get_recordings.sh
+
 # The results table of docs/RESULTS.md, from the committed weights.
-evaluate: $(VENV)/.ready system-deps
+evaluate: $(VENV)/.ready system-deps recordings
 	$(PY) -m core.eval --corpus $(CORPUS) --weights core/assets/meshtalk.npz \
-	  --ablation core/assets/meshtalk_l2.npz --recordings docs/recordings/alsa.tsv \
+	  --ablation core/assets/meshtalk_l2.npz \
+	  --recordings docs/recordings/alsa.tsv docs/recordings/asterisk.tsv \
 	  --json $(RUNS)/eval.json
 
 clean:

@@ -3,6 +3,8 @@ and every method (the exported network included) runs through the same scoring."
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -66,6 +68,13 @@ def test_recordings_without_faces(tiny_corpus, tmp_path):
     res = evaluate_recordings(read_list(tmp_path / "list.tsv"), {"static": static})["static"]
     assert "LVE_mm" not in res and res["open_vowel_rate"] == 0.0
     assert res["minutes"] == pytest.approx(len(seq.audio) / 16000 / 60, abs=0.01)
+    # the command line scores several lists, each in its own table
+    (tmp_path / "other.tsv").write_text((tmp_path / "list.tsv").read_text())
+    lists = [str(tmp_path / "list.tsv"), str(tmp_path / "other.tsv")]
+    assert main(["--recordings", *lists, "--json", str(tmp_path / "r.json")]) == 0
+    out = json.loads((tmp_path / "r.json").read_text())
+    assert set(out) == {"recordings list", "recordings other"}
+    assert out["recordings list"]["static face"]["open_vowel_rate"] == 0.0
     with pytest.raises(ValueError, match="path<TAB>transcript"):
         (tmp_path / "bad.tsv").write_text("just a line\n")
         read_list(tmp_path / "bad.tsv")

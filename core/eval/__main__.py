@@ -85,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recordings",
         type=Path,
-        help="a path<TAB>transcript list of "
-        "recordings without faces (e.g. docs/recordings/alsa.tsv)",
+        nargs="+",
+        default=[],
+        help="path<TAB>transcript lists of recordings without faces "
+        "(e.g. docs/recordings/alsa.tsv docs/recordings/asterisk.tsv), scored one by one",
     )
     parser.add_argument("--split", default="test", choices=("val", "test"))
     parser.add_argument("--weights", type=Path, help="exported MeshTalk weights (sampled codes)")
@@ -111,11 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         results["corpus"] = evaluate(args.corpus, methods, args.split, args.limit, seeds)
         print(f"## {args.split} split of {args.corpus}\n\n{markdown(results['corpus'])}\n")
         print(f"({time.time() - t0:.0f} s)", file=sys.stderr)
-    if args.recordings:
-        items = read_list(args.recordings)[: args.limit]
-        results["recordings"] = evaluate_recordings(items, methods)
-        print(f"## {len(items)} recordings of {args.recordings}\n")
-        print(markdown(results["recordings"]))
+    for path in args.recordings:
+        items = read_list(path)[: args.limit]
+        results[f"recordings {path.stem}"] = evaluate_recordings(items, methods)
+        print(f"## {len(items)} recordings of {path}\n")
+        print(markdown(results[f"recordings {path.stem}"]) + "\n")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
