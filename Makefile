@@ -83,8 +83,10 @@ REFINE_FROM_lips = default
 REFINE_FROM_lipgap = default
 REFINE_FROM_seal = lipgap
 REFINE_FROM_sealwarp = lipgap
+REFINE_FROM_seal2 = sealwarp
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
+refine-seal2: refine-sealwarp
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)
