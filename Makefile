@@ -57,7 +57,7 @@ THREADS ?= 1
 corpus: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(CORPUS) --hours 4
 
-train: refine-lipgap train-l2
+train: refine-seal2 train-l2
 
 # The sampling temperature a user's expressiveness 1.0 maps to, chosen per run on the
 # validation split by the blink rate (docs/RESULTS.md, "Expressiveness calibration").
@@ -65,6 +65,8 @@ TEMPERATURE_SCALE_default = 1.3
 TEMPERATURE_SCALE_l2 = 1.1
 TEMPERATURE_SCALE_lips = 1.3
 TEMPERATURE_SCALE_lipgap = 1.2
+TEMPERATURE_SCALE_sealwarp = 1.5
+TEMPERATURE_SCALE_seal2 = 1.3
 
 # The prior of run $* on its finished stage 1, then its weights file.
 define stage2-and-export
@@ -84,9 +86,11 @@ REFINE_FROM_lipgap = default
 REFINE_FROM_seal = lipgap
 REFINE_FROM_sealwarp = lipgap
 REFINE_FROM_seal2 = sealwarp
+REFINE_FROM_seal3 = seal2
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
+refine-seal3: refine-seal2
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)
