@@ -401,10 +401,11 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     ckpt_path = run / "stage1.pt"
     if rank == 0 and not ckpt_path.exists():
         source = Path(tcfg.refine_from) / "stage1.pt"
-        if not source.is_file() or "prior_step" not in load_checkpoint(source)[3]:
+        finished = source.is_file() and "prior_step" in (ckpt := load_checkpoint(source))[3]
+        if not finished:
             raise ValueError(f"refine_from: {source} is not a run with a finished stage 2")
+        cfg0, model0, prior0, extra0 = ckpt
         run.mkdir(parents=True, exist_ok=True)
-        cfg0, model0, prior0, extra0 = load_checkpoint(source)
         extra0.pop("refine_step", None)  # a refined source: this refine starts at its step 0
         _save(ckpt_path, cfg0, model0, prior0, **{**extra0, "refined_from": str(source)})
     if n > 1:

@@ -115,9 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"({time.time() - t0:.0f} s)", file=sys.stderr)
     for path in args.recordings:
         items = read_list(path)[: args.limit]
-        results[f"recordings {path.stem}"] = evaluate_recordings(items, methods)
-        print(f"## {len(items)} recordings of {path}\n")
-        print(markdown(results[f"recordings {path.stem}"]) + "\n")
+        table = results[f"recordings {path.stem}"] = evaluate_recordings(items, methods)
+        print(f"## {len(items)} recordings of {path}\n\n{markdown(table)}\n")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
