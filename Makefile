@@ -87,10 +87,11 @@ REFINE_FROM_seal = lipgap
 REFINE_FROM_sealwarp = lipgap
 REFINE_FROM_seal2 = sealwarp
 REFINE_FROM_seal3 = seal2
+REFINE_FROM_lipfit = seal2
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
-refine-seal3: refine-seal2
+refine-seal3 refine-lipfit: refine-seal2
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 LOSS_MODES = ("xmod", "l2")
+# The loss weights of ModelConfig: what a refine takes from its own config (the network
+# itself comes from the refined run).
+LOSS_WEIGHTS = ("eyelid_weight", "lip_weight", "seal_weight", "lip_vertex_weight")
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,8 @@ class ModelConfig:
     loss_mode: str = "xmod"  # "xmod" (cross-modality) or "l2" (the ablation)
     eyelid_weight: float = 1.0
     lip_weight: float = 0.0  # x the lip-gap loss (upper-minus-lower lip vectors, mm^2)
-    seal_weight: float = 0.0  # extra lip-gap weight on frames where the true lips are sealed
+    seal_weight: float = 0.0  # extra lip-gap (and lip-vertex) weight on frames with sealed lips
+    lip_vertex_weight: float = 0.0  # x the L2 of the lip vertices (those LVE measures), mm^2
     mouth_regions: tuple[str, ...] = ("mouth",)
     upper_regions: tuple[str, ...] = ("upper_face",)
     mask_background: float = 0.0  # weight of vertices outside a loss mask's regions

@@ -27,6 +27,7 @@ class RegionWeights:
     """Per-vertex loss weights and the eyelid vertex pairs, as numpy arrays."""
 
     mouth: np.ndarray  # (V,) float32
+    lips: np.ndarray  # (V,) float32: the lip vertices, where the evaluation's LVE is measured
     upper: np.ndarray  # (V,) float32
     lid_pairs: np.ndarray  # (P, 2) int64: (upper-lid vertex, lower-lid vertex)
     lip_pairs: np.ndarray  # (Q, 2) int64: (upper-lip vertex, lower-lip vertex)
@@ -61,6 +62,7 @@ def eyelid_pairs(template: Template) -> np.ndarray:
 def region_weights(template: Template, cfg: ModelConfig) -> RegionWeights:
     return RegionWeights(
         mouth=_mask(template, cfg.mouth_regions, cfg.mask_background),
+        lips=_mask(template, ("lips",), 0.0),
         upper=_mask(template, cfg.upper_regions, cfg.mask_background),
         lid_pairs=eyelid_pairs(template),
         lip_pairs=vertical_pairs(template, "lip_upper", "lip_lower"),
@@ -68,11 +70,18 @@ def region_weights(template: Template, cfg: ModelConfig) -> RegionWeights:
     )
 
 
-def masked_l2(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def masked_l2(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weights: torch.Tensor,
+    frame_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Weighted mean over vertices of the squared error (mm^2), mean over batch and frames.
-    pred/target (B, T, V, 3) in metres, weights (V,)."""
+    pred/target (B, T, V, 3) in metres, weights (V,); frame_weights (B, T) scale each
+    frame's error (default 1)."""
     err = ((pred - target) * MM).pow(2).sum(dim=-1)
-    return (err * weights).sum(dim=-1).mean() / weights.sum()
+    err = (err * weights).sum(dim=-1) / weights.sum()
+    return (err if frame_weights is None else err * frame_weights).mean()
 
 
 def gap_loss(
@@ -108,14 +117,17 @@ class StageOneLoss(nn.Module):
     with i. The expression input cannot explain the mouth and the audio cannot explain the
     upper face, so the latent has to take lips from audio and the rest from expression.
     l2: plain reconstruction from (audio_i, expr_i) over all vertices (the ablation).
-    Both add `eyelid_weight` x the eyelid loss on the expression-driven reconstruction and
-    `lip_weight` x the lip-gap loss on the audio-driven one (its sealed frames weighted
-    1 + `seal_weight`)."""
+    Both add `eyelid_weight` x the eyelid loss on the expression-driven reconstruction,
+    `lip_weight` x the lip-gap loss and `lip_vertex_weight` x the L2 of the lip vertices on
+    the audio-driven one (sealed frames of both weighted 1 + `seal_weight`). The lip-gap
+    loss closes the lips however it can (a rolled lip closes too); the lip-vertex loss
+    closes them where the truth does, which is what LVE measures."""
 
     def __init__(self, cfg: ModelConfig, weights: RegionWeights) -> None:
         super().__init__()
         self.cfg = cfg
         self.register_buffer("mouth", torch.from_numpy(weights.mouth))
+        self.register_buffer("lips", torch.from_numpy(weights.lips))
         self.register_buffer("upper", torch.from_numpy(weights.upper))
         self.register_buffer("lid_pairs", torch.from_numpy(weights.lid_pairs))
         self.register_buffer("lip_pairs", torch.from_numpy(weights.lip_pairs))
@@ -158,14 +170,17 @@ class StageOneLoss(nn.Module):
             total = out["mouth"] + out["upper"]
         out["eyelid"] = gap_loss(expr_pred, offsets, self.lid_pairs)
         total = total + self.cfg.eyelid_weight * out["eyelid"]
+        frames = None
+        if self.cfg.seal_weight:
+            frames = seal_weights(
+                offsets + template[:, None], self.lip_midline, self.cfg.seal_weight
+            )
         if self.cfg.lip_weight:
-            frames = None
-            if self.cfg.seal_weight:
-                frames = seal_weights(
-                    offsets + template[:, None], self.lip_midline, self.cfg.seal_weight
-                )
             out["lip"] = gap_loss(audio_pred, offsets, self.lip_pairs, frames)
             total = total + self.cfg.lip_weight * out["lip"]
+        if self.cfg.lip_vertex_weight:
+            out["lipv"] = masked_l2(audio_pred, offsets, self.lips, frames)
+            total = total + self.cfg.lip_vertex_weight * out["lipv"]
         out["total"] = total
         return out
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .config import ModelConfig
+from .config import LOSS_WEIGHTS, ModelConfig
 from .data.dataset import Windows
 from .export import load_checkpoint, save_checkpoint
 from .losses import StageOneLoss, region_weights
@@ -411,7 +411,7 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     if n > 1:
         dist.barrier()
     trained, model, prior, extra = load_checkpoint(ckpt_path)
-    weights = {k: getattr(cfg, k) for k in ("lip_weight", "seal_weight", "eyelid_weight")}
+    weights = {k: getattr(cfg, k) for k in LOSS_WEIGHTS}
     cfg = replace(trained, **weights)  # the network as trained, this config's losses
     model.cfg = cfg
     step, total = extra.get("refine_step", 0), tcfg.refine_iterations

@@ -251,6 +251,27 @@ def test_seal_weights_pick_the_frames_where_the_lips_meet(template):
     assert gap_loss(pred, target, lips, frames).item() == pytest.approx(plain, rel=1e-4)
 
 
+def test_lip_vertex_loss_weights_the_lips_and_the_sealed_frames(template):
+    """lip_vertex_weight adds the lip vertices' own L2 (where LVE is measured), its sealed
+    frames weighted like the lip-gap loss's; a rolled lip that closes the gap still costs."""
+    cfg = ModelConfig()
+    w = region_weights(template, cfg)
+    lips = template.region("lips")
+    assert np.all(w.lips[lips] == 1) and w.lips.sum() == len(lips)
+    target = torch.from_numpy(np.repeat(template.vertices[None, None], 2, axis=1).copy())
+    target[0, 1, template.region("lip_lower"), 2] -= 0.010  # frame 1 open, frame 0 at rest
+    frames = seal_weights(target, torch.from_numpy(w.lip_midline), 8.0)
+    pred = target.clone()
+    pred[..., lips, 1] -= 0.001  # both lips 1 mm forward (a pucker): the gap is unchanged
+    wl = torch.from_numpy(w.lips)
+    assert gap_loss(pred, target, torch.from_numpy(w.lip_pairs)).item() < 1e-6
+    assert masked_l2(pred, target, wl).item() == pytest.approx(1.0, rel=1e-3)  # (1 mm)^2
+    assert masked_l2(pred, target, wl, frames).item() == pytest.approx(5.0, rel=1e-3)  # (9+1)/2
+    pred = target.clone()
+    pred[..., template.region("forehead"), :] += 0.01  # off the lips: no lip-vertex error
+    assert masked_l2(pred, target, wl, frames) == 0
+
+
 def test_l2_mode_is_plain_reconstruction(model, template):
     cfg = ModelConfig(loss_mode="l2", eyelid_weight=0.0)
     model.eval()  # argmax latent: deterministic

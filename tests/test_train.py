@@ -139,12 +139,13 @@ def test_refine_trains_the_decoder_alone(tiny_corpus, tmp_path):
     path = _config(
         tmp_path, tiny_corpus, "again", refine_from=rtcfg.run, refine_iterations=1, mel_warp=0.1
     )
-    model_keys = "[model]\nlip_weight = 1.0\nseal_weight = 4.0"
+    model_keys = "[model]\nlip_weight = 1.0\nseal_weight = 4.0\nlip_vertex_weight = 2.0"
     path.write_text(path.read_text().replace("[model]", model_keys))
     refine(*_run(path))
     cfg_a, _, _, extra = load_checkpoint(tmp_path / "again" / "stage1.pt")
     assert extra["refine_step"] == 1 and extra["refined_from"] == str(Path(rtcfg.run) / "stage1.pt")
-    assert cfg_a.seal_weight == 4.0 and _log(tmp_path / "again")[-1]["step"] == 1
+    assert cfg_a.seal_weight == 4.0 and cfg_a.lip_vertex_weight == 2.0
+    assert "lipv" in _log(tmp_path / "again")[-1] and _log(tmp_path / "again")[-1]["step"] == 1
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo on loopback")
