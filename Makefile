@@ -57,7 +57,7 @@ THREADS ?= 1
 corpus: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(CORPUS) --hours 4
 
-train: refine-seal2 train-l2
+train: refine-lipfit2 train-l2
 
 # The sampling temperature a user's expressiveness 1.0 maps to, chosen per run on the
 # validation split by the blink rate (docs/RESULTS.md, "Expressiveness calibration").
@@ -67,6 +67,7 @@ TEMPERATURE_SCALE_lips = 1.3
 TEMPERATURE_SCALE_lipgap = 1.2
 TEMPERATURE_SCALE_sealwarp = 1.5
 TEMPERATURE_SCALE_seal2 = 1.3
+TEMPERATURE_SCALE_lipfit2 = 1.45
 
 # The prior of run $* on its finished stage 1, then its weights file.
 define stage2-and-export
@@ -88,10 +89,13 @@ REFINE_FROM_sealwarp = lipgap
 REFINE_FROM_seal2 = sealwarp
 REFINE_FROM_seal3 = seal2
 REFINE_FROM_lipfit = seal2
+REFINE_FROM_lipfit2 = lipfit
+REFINE_FROM_lipfit2s = lipfit
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
 refine-seal3 refine-lipfit: refine-seal2
+refine-lipfit2 refine-lipfit2s: refine-lipfit
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)
