@@ -38,10 +38,14 @@ def eyelid_gap(vertices: np.ndarray, template: Template, side: str) -> np.ndarra
     return _vertical_gap(vertices, template, EYELID_CENTRE[side])
 
 
+def lip_vertex_errors(pred: np.ndarray, truth: np.ndarray, lips: np.ndarray) -> np.ndarray:
+    """(T,) per frame the largest L2 error over lip vertices (metres)."""
+    return np.linalg.norm(pred[:, lips] - truth[:, lips], axis=-1).max(axis=1)
+
+
 def lip_vertex_error(pred: np.ndarray, truth: np.ndarray, lips: np.ndarray) -> float:
     """LVE: per frame the largest L2 error over lip vertices, averaged over frames (metres)."""
-    err = np.linalg.norm(pred[:, lips] - truth[:, lips], axis=-1)
-    return float(err.max(axis=1).mean())
+    return float(lip_vertex_errors(pred, truth, lips).mean())
 
 
 def upper_face_dynamics_deviation(

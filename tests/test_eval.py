@@ -8,10 +8,11 @@ import json
 import numpy as np
 import pytest
 
+from core.data.phones import Phone
 from core.eval.__main__ import evaluate, main, markdown
 from core.eval.methods import meshtalk, phone_baseline, static
 from core.eval.phone_recognizer import recognize_phones
-from core.eval.scores import count_blinks
+from core.eval.scores import FRAME_CLASSES, count_blinks, frame_classes
 
 
 def test_scores_rank_truth_above_baselines(tiny_corpus, random_weights):
@@ -24,6 +25,10 @@ def test_scores_rank_truth_above_baselines(tiny_corpus, random_weights):
     assert still["FDD_mm"] > 0, "a still face has less upper-face motion than the truth"
     assert phones["open_vowel_rate"] > 0.3, "recognised phones still open the mouth"
     assert res["net"]["seed_upper_diff_mm"] >= 0
+    for row in (still, phones):  # the split by frame class is a split of the same LVE
+        assert all(row[f"LVE_{c}_mm"] >= 0 for c in FRAME_CLASSES)
+        assert min(row[f"LVE_{c}_mm"] for c in FRAME_CLASSES) <= row["LVE_mm"]
+        assert max(row[f"LVE_{c}_mm"] for c in FRAME_CLASSES) >= row["LVE_mm"]
     table = markdown(res)
     assert table.count("\n") == 5 and "| static |" in table
 
@@ -36,6 +41,16 @@ def test_phone_recogniser_finds_speech(tiny_corpus):
     assert phones[0].start == 0 and phones[-1].end == pytest.approx(len(seq.audio) / 16000)
     assert all(a.end == pytest.approx(b.start) for a, b in zip(phones, phones[1:], strict=False))
     assert sum(p.symbol != "sil" for p in phones) >= 3
+
+
+def test_frame_classes():
+    """Silence, a P/B/M (as the closure score counts it), an open vowel, other speech."""
+    phones = [Phone("sil", 0, 0.2), Phone("M", 0.2, 0.3), Phone("AA", 0.3, 0.5)]
+    phones += [Phone("S", 0.5, 0.6), Phone("sil", 0.6, 0.7)]
+    classes = [FRAME_CLASSES[c] for c in frame_classes(phones, 21, 30.0)]
+    assert classes[:6] == ["silence"] * 6 and classes[6:10] == ["bilabial"] * 4
+    assert set(classes[10:15]) == {"open_vowel"} and classes[16:18] == ["other"] * 2
+    assert classes[-2:] == ["silence"] * 2
 
 
 def test_blink_counting():

@@ -3,6 +3,7 @@
 Thresholds are stated here once: a phone counts as "lips closed" when the midline lip gap
 falls below CLOSED_MM at some frame inside it, an open vowel as "open" when the gap exceeds
 OPEN_MM, and a blink is a dip of an eyelid gap below BLINK_FRACTION of its rest opening.
+LVE is also split by what the frame is saying (FRAME_CLASSES): where a method loses.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.phones import BILABIALS, Phone
-from ..metrics import eyelid_gap, lip_gap, lip_vertex_error, upper_face_dynamics_deviation
+from ..data.phones import BILABIALS, SIL, Phone
+from ..metrics import eyelid_gap, lip_gap, lip_vertex_errors, upper_face_dynamics_deviation
 from ..template import Template
 
 CLOSED_MM = 1.0
 OPEN_MM = 3.0
 OPEN_VOWELS = frozenset(("AA", "AE", "AH", "AO", "AW", "AY"))
 BLINK_FRACTION = 0.3
+FRAME_CLASSES = ("silence", "bilabial", "open_vowel", "other")  # frame_classes' codes 0-3
 
 
 @dataclass
@@ -66,7 +68,7 @@ class Totals:
             "open_vowel_rate": ratio(self.opened, self.open_vowels),
             "blinks_per_min": 60 * ratio(self.blinks, self.seconds),
         }
-        out.update({k: float(np.mean(v)) for k, v in self.extra.items()})
+        out.update({k: float(np.mean(v)) if v else float("nan") for k, v in self.extra.items()})
         return out
 
 
@@ -80,6 +82,19 @@ def phone_spans(phones: Sequence[Phone], symbols: frozenset[str], n: int, fps: f
             frames = frames[(frames >= 0) & (frames < n)]
             if len(frames):
                 yield frames
+
+
+def frame_classes(phones: Sequence[Phone], n: int, fps: float) -> np.ndarray:
+    """(n,) codes into FRAME_CLASSES: inside a P/B/M (as the closure score counts it), an open
+    vowel, other speech, or silence (no phone but "sil")."""
+    classes = np.zeros(n, np.int8)
+    for p in phones:
+        if p.symbol != SIL:
+            classes[max(0, int(p.start * fps)) : int(np.ceil(p.end * fps))] = 3
+    for code, symbols in ((2, OPEN_VOWELS), (1, BILABIALS)):
+        for frames in phone_spans(phones, symbols, n, fps):
+            classes[frames] = code
+    return classes
 
 
 def count_blinks(gap: np.ndarray, rest: float) -> int:
@@ -103,7 +118,11 @@ def score(
     t = Totals(frames=n, sequences=1, seconds=n / fps)
     if truth is not None:
         truth = truth[:n]
-        t.lve_sum = lip_vertex_error(pred, truth, template.region("lips")) * n
+        errors = lip_vertex_errors(pred, truth, template.region("lips"))
+        t.lve_sum = float(errors.sum())
+        classes = frame_classes(phones, n, fps)
+        for code, name in enumerate(FRAME_CLASSES):  # frame-weighted means in the summary
+            t.extra[f"LVE_{name}_mm"] = (1000 * errors[classes == code]).tolist()
         upper = template.region("upper_face")
         t.fdd_sum = upper_face_dynamics_deviation(pred, truth, rest, upper)
     gap = lip_gap(pred, template)
