@@ -91,11 +91,13 @@ REFINE_FROM_seal3 = seal2
 REFINE_FROM_lipfit = seal2
 REFINE_FROM_lipfit2 = lipfit
 REFINE_FROM_lipfit2s = lipfit
+REFINE_FROM_lipfit3 = lipfit2
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
 refine-seal3 refine-lipfit: refine-seal2
 refine-lipfit2 refine-lipfit2s: refine-lipfit
+refine-lipfit3: refine-lipfit2
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)
