@@ -68,6 +68,10 @@ TEMPERATURE_SCALE_lipgap = 1.2
 TEMPERATURE_SCALE_sealwarp = 1.5
 TEMPERATURE_SCALE_seal2 = 1.3
 TEMPERATURE_SCALE_lipfit2 = 1.45
+# Compared with the bundled network in docs/RESULTS.md at these scales (not calibrated).
+TEMPERATURE_SCALE_lipfit = 1.3
+TEMPERATURE_SCALE_lipfit2s = 1.3
+TEMPERATURE_SCALE_lipfit3 = 1.45
 
 # The prior of run $* on its finished stage 1, then its weights file.
 define stage2-and-export
