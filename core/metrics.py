@@ -39,13 +39,9 @@ def eyelid_gap(vertices: np.ndarray, template: Template, side: str) -> np.ndarra
 
 
 def lip_vertex_errors(pred: np.ndarray, truth: np.ndarray, lips: np.ndarray) -> np.ndarray:
-    """(T,) per frame the largest L2 error over lip vertices (metres)."""
+    """(T,) per frame the largest L2 error over lip vertices (metres); LVE is their mean over
+    frames (core.eval.scores sums them, and splits them by what each frame is saying)."""
     return np.linalg.norm(pred[:, lips] - truth[:, lips], axis=-1).max(axis=1)
-
-
-def lip_vertex_error(pred: np.ndarray, truth: np.ndarray, lips: np.ndarray) -> float:
-    """LVE: per frame the largest L2 error over lip vertices, averaged over frames (metres)."""
-    return float(lip_vertex_errors(pred, truth, lips).mean())
 
 
 def upper_face_dynamics_deviation(
