@@ -55,6 +55,7 @@ class TrainConfig:
     val_windows: int = 64
     stats_windows: int = 400  # windows sampled for the mel statistics and the PCA basis
     mel_warp: float = 0.0  # training windows: log-mel frequency axis stretched by 1 -/+ this
+    mel_colour: float = 0.0  # training windows: random EQ and blur of this strength (nats)
     threads: int = 2
     refine_from: str = ""  # refine: the run whose finished checkpoint is refined
     refine_modules: tuple[str, ...] = ("decoder",)  # which parts of MeshTalk refine trains
@@ -241,7 +242,7 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
 def _train_windows(tcfg: TrainConfig, cfg: ModelConfig, frames: int, steps: int, seed: int):
     """The training split's windows for `steps` steps of `tcfg.batch_size` (a stage's data)."""
     length = steps * tcfg.batch_size
-    return Windows(tcfg.corpus, "train", frames, cfg, length, seed, mel_warp=tcfg.mel_warp)
+    return Windows(tcfg.corpus, "train", frames, cfg, length, seed, tcfg.mel_warp, tcfg.mel_colour)
 
 
 def _adam(params: list, lr: float, resume_from: Path | None) -> torch.optim.Adam:
@@ -424,7 +425,7 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     params = [p for m in modules for p in m.parameters()]
     for p in params:
         p.requires_grad_(True)
-    if set(tcfg.refine_modules) != {"decoder"}:
+    if step < total and set(tcfg.refine_modules) != {"decoder"}:
         extra.pop("prior_step", None)  # new codes: the prior must be trained again
     opt = _adam(params, tcfg.refine_lr, run / "refine_opt.pt" if step else None)
     ds = _train_windows(tcfg, cfg, tcfg.stage1_frames, total, seed=tcfg.seed + 4)
@@ -488,7 +489,7 @@ def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
                     prior.train()
             log(run, rank, rec)
         if rank == 0 and (step % tcfg.checkpoint_every == 0 or step == total or stop):
-            _save(run / "stage1.pt", cfg, model, prior, step=extra.get("step"), prior_step=step)
+            _save(run / "stage1.pt", cfg, model, prior, **{**extra, "prior_step": step})
             _save_optimizer(opt, opt_path)
     return run / "stage1.pt"
 

@@ -138,3 +138,25 @@ def test_warp_mel_stretches_the_frequency_axis_only():
     assert np.argmax(up[0]) == 24 and np.argmax(down[0]) == 16
     assert np.allclose(up[1], up[0] - 1.0)  # each frame warped on its own
     assert np.allclose(down[:, -1], mel[:, -1])  # past the top band: the top band
+
+
+def test_colour_mel_recolours_each_frame_alone():
+    """Random EQ and spectral blur: no gain and no blur is the identity, a gain curve adds
+    to every frame, a blur spreads a formant but leaves a flat spectrum flat, and frames
+    (time) never mix."""
+    mel = np.full((3, 80), -5.0, np.float32)
+    mel[:, 20] = 0.0
+    mel[1] -= 1.0
+    flat = np.zeros(80)
+    assert np.array_equal(A.colour_mel(mel, flat, 0.0), mel)
+    tilt = np.linspace(-1, 1, 80)
+    assert np.allclose(A.colour_mel(mel, tilt, 0.0), mel + tilt)
+    blurred = A.colour_mel(mel, flat, 1.5)
+    assert blurred.dtype == np.float32 and np.argmax(blurred[0]) == 20
+    assert blurred[0, 20] < 0.0 and blurred[0, 22] > -5.0  # the peak spreads
+    assert np.allclose(blurred[0, 50:], -5.0)  # far from it, the flat floor stays
+    assert np.allclose(blurred[1], blurred[0] - 1.0)
+    gains, blur = A.random_colour(80, 1.0, np.random.default_rng(3))
+    again = A.random_colour(80, 1.0, np.random.default_rng(3))
+    assert np.array_equal(gains, again[0]) and blur == again[1]
+    assert gains.shape == (80,) and 0.0 <= blur <= 2.0 and np.abs(gains).max() < 6.0

@@ -134,6 +134,15 @@ def test_refine_trains_the_decoder_alone(tiny_corpus, tmp_path):
     extra = load_checkpoint(tmp_path / "all" / "stage1.pt")[3]
     assert "prior_step" not in extra and extra["refine_step"] == 1
 
+    # Finished (refine, then its prior): running both again, as `make train` does, is a no-op.
+    stage2(*_run(path))
+    finished = (tmp_path / "all" / "stage1.pt").read_bytes()
+    extra = load_checkpoint(tmp_path / "all" / "stage1.pt")[3]
+    assert extra["refine_step"] == 1 and extra["prior_step"] == 2
+    refine(*_run(path))
+    stage2(*_run(path))
+    assert (tmp_path / "all" / "stage1.pt").read_bytes() == finished
+
     # A refined run refined again starts at its own step 0, with its own loss weights (and
     # warped training mels).
     path = _config(

@@ -230,3 +230,28 @@ def warp_mel(mel: np.ndarray, factor: float) -> np.ndarray:
     hi = np.minimum(lo + 1, n - 1)
     frac = (pos - lo).astype(mel.dtype)
     return mel[..., lo] * (1 - frac) + mel[..., hi] * frac
+
+
+def colour_mel(mel: np.ndarray, gains: np.ndarray, blur: float) -> np.ndarray:
+    """Log-mel (N, n_mels) recoloured: `gains` (n_mels,) added to every frame (a brighter or
+    duller voice, another microphone), then each frame blurred over `blur` bands (Gaussian
+    sigma; 0 = none), like a vocoder's over-smoothed envelope. Timing is untouched."""
+    out = mel + gains.astype(mel.dtype)
+    if blur <= 0:
+        return out
+    offsets = np.arange(-int(3 * blur + 1), int(3 * blur + 1) + 1)
+    kernel = np.exp(-0.5 * (offsets / blur) ** 2)
+    idx = np.clip(np.arange(mel.shape[-1])[:, None] + offsets, 0, mel.shape[-1] - 1)
+    return (out[..., idx] @ (kernel / kernel.sum())).astype(mel.dtype)
+
+
+def random_colour(n_mels: int, strength: float, rng: np.random.Generator):
+    """Draws for `colour_mel`: a tilt of up to -/+ 2 x strength nats across the band plus
+    smooth ripples (cosines 1-4, amplitude strength / k), and in half the draws a blur of
+    up to 2 bands."""
+    x = np.linspace(0.0, 1.0, n_mels)
+    gains = strength * rng.uniform(-2, 2) * (x - 0.5)
+    for k in range(1, 5):
+        gains += rng.normal(0.0, strength / k) * np.cos(np.pi * k * x)
+    blur = float(rng.uniform(0.0, 2.0)) if rng.random() < 0.5 else 0.0
+    return gains, blur

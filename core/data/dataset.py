@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from ..audio import log_mel
 from ..config import ModelConfig
-from .augment import warp_mel
+from .augment import colour_mel, random_colour, warp_mel
 from .corpus import Sequence_, load_split
 from .faces import DeltaStore
 
@@ -46,6 +46,7 @@ class Windows(Dataset):
         length: int,
         seed: int = 0,
         mel_warp: float = 0.0,
+        mel_colour: float = 0.0,
     ) -> None:
         self.sequences = load_split(Path(root), split)
         sizes = np.array([max(len(s.weights) - frames + 1, 0) for s in self.sequences], float)
@@ -53,6 +54,7 @@ class Windows(Dataset):
             raise ValueError(f"no {split} sequence has {frames} frames")
         self.frames, self.cfg, self.length, self.seed = frames, cfg, length, seed
         self.mel_warp = mel_warp  # each window's log-mel warped by a factor in 1 -/+ this
+        self.mel_colour = mel_colour  # ... and recoloured (random_colour's strength)
         self.epoch = 0
         self.p = sizes / sizes.sum()  # every window equally likely; too short: never
         # The cache covers the whole split, whatever the window length, so all stages and
@@ -87,6 +89,8 @@ class Windows(Dataset):
         mel = log_mel(audio, cfg)
         if self.mel_warp:  # no draw when off: windows of runs without it stay as they were
             mel = warp_mel(mel, rng.uniform(1 - self.mel_warp, 1 + self.mel_warp))
+        if self.mel_colour:
+            mel = colour_mel(mel, *random_colour(mel.shape[-1], self.mel_colour, rng))
         return {
             "mel": torch.from_numpy(np.ascontiguousarray(mel, np.float32)),
             "start": torch.tensor(int(round(MARGIN_S * cfg.fps))),
