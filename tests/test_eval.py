@@ -29,6 +29,9 @@ def test_scores_rank_truth_above_baselines(tiny_corpus, random_weights):
         assert all(row[f"LVE_{c}_mm"] >= 0 for c in FRAME_CLASSES)
         assert min(row[f"LVE_{c}_mm"] for c in FRAME_CLASSES) <= row["LVE_mm"]
         assert max(row[f"LVE_{c}_mm"] for c in FRAME_CLASSES) >= row["LVE_mm"]
+        voices = [v for k, v in row.items() if k.startswith("LVE_mm ")]  # ... and by voice
+        lve = row["LVE_mm"]
+        assert voices and min(voices) <= lve * (1 + 1e-5) and max(voices) >= lve * (1 - 1e-5)
     table = markdown(res)
     assert table.count("\n") == 5 and "| static |" in table
 

@@ -21,7 +21,7 @@ from ..data.identities import identity_unit_deltas, identity_vertices
 from ..template import load_template
 from .methods import Face, meshtalk, phone_baseline, static
 from .recordings import evaluate_recordings, read_list
-from .scores import Totals, score
+from .scores import FRAME_CLASSES, Totals, score
 
 COLUMNS = ("LVE_mm", "FDD_mm", "pbm_closure", "open_vowel_rate", "blinks_per_min")
 
@@ -45,12 +45,19 @@ def evaluate(
         totals["ground truth"].add(score(truth, truth, face.rest, seq.phones, template))
         for name, method in methods.items():
             pred = method(audio, len(truth), face)
-            totals[name].add(score(pred, truth, face.rest, seq.phones, template))
+            totals[name].add(_with_voice(score(pred, truth, face.rest, seq.phones, template), seq))
             if name == seeds_differ:
                 totals[name].add(_seed_spread(method, audio, len(truth), face, pred, template))
         print(f"\r{i + 1}/{len(sequences)} sequences", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return {name: t.summary() for name, t in totals.items()}
+
+
+def _with_voice(t: Totals, seq) -> Totals:
+    """`t` with its frames' LVE also under the sequence's voice (column "LVE_mm <voice>"):
+    held-out voices differ, and the mean alone hides which one a method fails on."""
+    t.extra[f"LVE_mm {seq.job.voice}"] = [e for c in FRAME_CLASSES for e in t.extra[f"LVE_{c}_mm"]]
+    return t
 
 
 def _seed_spread(method, audio, n, face, pred, template) -> Totals:
