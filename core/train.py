@@ -56,6 +56,7 @@ class TrainConfig:
     stats_windows: int = 400  # windows sampled for the mel statistics and the PCA basis
     mel_warp: float = 0.0  # training windows: log-mel frequency axis stretched by 1 -/+ this
     mel_colour: float = 0.0  # training windows: random EQ and blur of this strength (nats)
+    mel_masks: int = 0  # training windows: this many SpecAugment band and time masks each
     threads: int = 2
     refine_from: str = ""  # refine: the run whose finished checkpoint is refined
     refine_modules: tuple[str, ...] = ("decoder",)  # which parts of MeshTalk refine trains
@@ -242,7 +243,8 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
 def _train_windows(tcfg: TrainConfig, cfg: ModelConfig, frames: int, steps: int, seed: int):
     """The training split's windows for `steps` steps of `tcfg.batch_size` (a stage's data)."""
     length = steps * tcfg.batch_size
-    return Windows(tcfg.corpus, "train", frames, cfg, length, seed, tcfg.mel_warp, tcfg.mel_colour)
+    augment = (tcfg.mel_warp, tcfg.mel_colour, tcfg.mel_masks)
+    return Windows(tcfg.corpus, "train", frames, cfg, length, seed, *augment)
 
 
 def _adam(params: list, lr: float, resume_from: Path | None) -> torch.optim.Adam:

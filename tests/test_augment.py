@@ -160,3 +160,18 @@ def test_colour_mel_recolours_each_frame_alone():
     again = A.random_colour(80, 1.0, np.random.default_rng(3))
     assert np.array_equal(gains, again[0]) and blur == again[1]
     assert gains.shape == (80,) and 0.0 <= blur <= 2.0 and np.abs(gains).max() < 6.0
+
+
+def test_mask_mel_blanks_bands_and_instants():
+    """SpecAugment: masked cells take the window's mean, the rest is untouched, and no mask
+    is wider than its limit."""
+    rng = np.random.default_rng(0)
+    mel = rng.normal(size=(200, 80)).astype(np.float32)
+    out = A.mask_mel(mel, 2, np.random.default_rng(1), max_bands=8, max_frames=4)
+    assert out.shape == mel.shape and out.dtype == np.float32 and out is not mel
+    changed = out != mel
+    assert np.allclose(out[changed], mel.mean())
+    full_bands = changed.all(axis=0).sum()
+    full_frames = changed.all(axis=1).sum()
+    assert 0 < full_bands <= 16 and full_frames <= 8
+    assert np.array_equal(A.mask_mel(mel, 0, rng), mel)

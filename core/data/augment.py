@@ -255,3 +255,22 @@ def random_colour(n_mels: int, strength: float, rng: np.random.Generator):
         gains += rng.normal(0.0, strength / k) * np.cos(np.pi * k * x)
     blur = float(rng.uniform(0.0, 2.0)) if rng.random() < 0.5 else 0.0
     return gains, blur
+
+
+def mask_mel(
+    mel: np.ndarray, masks: int, rng: np.random.Generator, max_bands: int = 8, max_frames: int = 4
+) -> np.ndarray:
+    """SpecAugment: `masks` bands of up to `max_bands` mel bands and `masks` spans of up to
+    `max_frames` frames set to the window's mean, so the encoder cannot lean on any one band
+    (a voice's own harmonics) or instant. Spans are short (40 ms), so timing survives."""
+    out = mel.copy()
+    fill = out.mean()
+    n, bands = out.shape
+    for _ in range(masks):
+        w = int(rng.integers(0, max_bands + 1))
+        b = int(rng.integers(0, bands - w + 1))
+        out[:, b : b + w] = fill
+        w = int(rng.integers(0, max_frames + 1))
+        t = int(rng.integers(0, max(n - w, 0) + 1))
+        out[t : t + w] = fill
+    return out

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from ..audio import log_mel
 from ..config import ModelConfig
-from .augment import colour_mel, random_colour, warp_mel
+from .augment import colour_mel, mask_mel, random_colour, warp_mel
 from .corpus import Sequence_, load_split
 from .faces import DeltaStore
 
@@ -47,6 +47,7 @@ class Windows(Dataset):
         seed: int = 0,
         mel_warp: float = 0.0,
         mel_colour: float = 0.0,
+        mel_masks: int = 0,
     ) -> None:
         self.sequences = load_split(Path(root), split)
         sizes = np.array([max(len(s.weights) - frames + 1, 0) for s in self.sequences], float)
@@ -55,6 +56,7 @@ class Windows(Dataset):
         self.frames, self.cfg, self.length, self.seed = frames, cfg, length, seed
         self.mel_warp = mel_warp  # each window's log-mel warped by a factor in 1 -/+ this
         self.mel_colour = mel_colour  # ... and recoloured (random_colour's strength)
+        self.mel_masks = mel_masks  # ... and masked (mask_mel)
         self.epoch = 0
         self.p = sizes / sizes.sum()  # every window equally likely; too short: never
         # The cache covers the whole split, whatever the window length, so all stages and
@@ -91,6 +93,8 @@ class Windows(Dataset):
             mel = warp_mel(mel, rng.uniform(1 - self.mel_warp, 1 + self.mel_warp))
         if self.mel_colour:
             mel = colour_mel(mel, *random_colour(mel.shape[-1], self.mel_colour, rng))
+        if self.mel_masks:
+            mel = mask_mel(mel, self.mel_masks, rng)
         return {
             "mel": torch.from_numpy(np.ascontiguousarray(mel, np.float32)),
             "start": torch.tensor(int(round(MARGIN_S * cfg.fps))),
