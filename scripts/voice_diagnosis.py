@@ -1,0 +1,98 @@
+"""Where a trained run loses on a held-out voice: LVE (mm) per voice of the lips decoded from
+
+- `stage 1`: the codes the fusion picks from the true audio and another sequence's expression
+  (what the network could do if the prior were perfect),
+- `prior`: the prior's argmax codes from the audio alone (what the runtime does, unsampled),
+- `prior @ w`: the same with the log-mel warped along frequency by w (is the voice merely
+  too high or too low for what the network has heard?).
+
+    python scripts/voice_diagnosis.py /work/data/runs/lipfit2/stage1.pt \
+        --corpus /work/data/corpus --split test --per-voice 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.audio import log_mel  # noqa: E402
+from core.data.augment import warp_mel  # noqa: E402
+from core.data.corpus import load_split  # noqa: E402
+from core.data.faces import sequence_vertices  # noqa: E402
+from core.data.identities import identity_unit_deltas, identity_vertices  # noqa: E402
+from core.metrics import lip_vertex_errors  # noqa: E402
+from core.model import codes_to_onehot  # noqa: E402
+from core.template import load_template  # noqa: E402
+from core.train import load_checkpoint  # noqa: E402
+
+WARPS = (0.9, 1.1)
+
+
+def offsets_of(seq) -> np.ndarray:
+    """A sequence's true offsets from its own neutral face, (T, V, 3)."""
+    return sequence_vertices(seq, identity_unit_deltas(seq.identity)) - identity_vertices(
+        seq.identity
+    )
+
+
+@torch.no_grad()
+def lip_errors(model, prior, seq, other, lips) -> dict[str, np.ndarray]:
+    """Per-frame LVE (m) of each way of choosing the codes for one sequence."""
+    cfg, rest = model.cfg, identity_vertices(seq.identity)
+    truth = offsets_of(seq) + rest
+    n = len(truth)
+    template = torch.from_numpy(rest.astype(np.float32))[None]
+    mel = log_mel(seq.audio.astype(np.float32) / 32768.0, cfg)
+    expression = np.resize(offsets_of(other), truth.shape).astype(np.float32)  # tiled or cut
+
+    def decoded(onehot: torch.Tensor) -> np.ndarray:
+        return model.decode(template, onehot)[0].numpy() + rest
+
+    def prior_codes(w: float) -> torch.Tensor:
+        audio = model.encode_audio(torch.from_numpy(warp_mel(mel, w))[None], n)
+        return codes_to_onehot(prior.sample(audio[0], argmax=True)[None], cfg)
+
+    audio = model.encode_audio(torch.from_numpy(mel)[None], n)
+    logits = model.logits(audio, model.encode_expression(torch.from_numpy(expression)[None]))
+    preds = {"stage 1": decoded(model.quantize(logits)[0]), "prior": decoded(prior_codes(1.0))}
+    preds.update({f"prior @ {w}": decoded(prior_codes(w)) for w in WARPS})
+    return {k: lip_vertex_errors(p, truth, lips) for k, p in preds.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", type=Path, help="a run's stage1.pt (with its prior)")
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--split", default="test", choices=("val", "test"))
+    parser.add_argument("--per-voice", type=int, default=12, help="first N sequences per voice")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    _, model, prior, _ = load_checkpoint(args.checkpoint)
+    model.eval()
+    prior.eval()
+    lips = load_template().region("lips")
+    by_voice = defaultdict(list)
+    for seq in load_split(args.corpus, args.split):
+        by_voice[seq.job.voice].append(seq)
+    print("| voice | stage 1 | prior | " + " | ".join(f"prior @ {w}" for w in WARPS) + " |")
+    print("|---" * (3 + len(WARPS)) + "|")
+    for voice, seqs in by_voice.items():
+        seqs = seqs[: args.per_voice]
+        errors = defaultdict(list)
+        for i, seq in enumerate(seqs):  # another sequence of the same voice: another face
+            for k, e in lip_errors(model, prior, seq, seqs[(i + 1) % len(seqs)], lips).items():
+                errors[k].append(e)
+        cells = [f"{1000 * np.concatenate(e).mean():.2f}" for e in errors.values()]
+        print(f"| {voice} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
