@@ -74,6 +74,7 @@ TEMPERATURE_SCALE_lipfit2s = 1.3
 TEMPERATURE_SCALE_lipfit3 = 1.45
 TEMPERATURE_SCALE_colour = 1.45
 TEMPERATURE_SCALE_masks = 1.45
+TEMPERATURE_SCALE_masks2 = 1.45
 
 # The prior of run $* on its finished stage 1, then its weights file.
 define stage2-and-export
@@ -100,12 +101,14 @@ REFINE_FROM_lipfit2s = lipfit
 REFINE_FROM_lipfit3 = lipfit2
 REFINE_FROM_colour = lipfit2
 REFINE_FROM_masks = lipfit2
+REFINE_FROM_masks2 = masks
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
 refine-seal3 refine-lipfit: refine-seal2
 refine-lipfit2 refine-lipfit2s: refine-lipfit
 refine-lipfit3 refine-colour refine-masks: refine-lipfit2
+refine-masks2: refine-masks
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)
