@@ -57,7 +57,7 @@ THREADS ?= 1
 corpus: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(CORPUS) --hours 4
 
-train: refine-lipfit2 train-l2
+train: refine-masks train-l2
 
 # The sampling temperature a user's expressiveness 1.0 maps to, chosen per run on the
 # validation split by the blink rate (docs/RESULTS.md, "Expressiveness calibration").
@@ -68,13 +68,14 @@ TEMPERATURE_SCALE_lipgap = 1.2
 TEMPERATURE_SCALE_sealwarp = 1.5
 TEMPERATURE_SCALE_seal2 = 1.3
 TEMPERATURE_SCALE_lipfit2 = 1.45
+TEMPERATURE_SCALE_masks = 1.55
 # Compared with the bundled network in docs/RESULTS.md at these scales (not calibrated).
 TEMPERATURE_SCALE_lipfit = 1.3
 TEMPERATURE_SCALE_lipfit2s = 1.3
 TEMPERATURE_SCALE_lipfit3 = 1.45
 TEMPERATURE_SCALE_colour = 1.45
-TEMPERATURE_SCALE_masks = 1.45
 TEMPERATURE_SCALE_masks2 = 1.45
+TEMPERATURE_SCALE_masks3 = 1.55
 
 # The prior of run $* on its finished stage 1, then its weights file.
 define stage2-and-export
@@ -102,13 +103,14 @@ REFINE_FROM_lipfit3 = lipfit2
 REFINE_FROM_colour = lipfit2
 REFINE_FROM_masks = lipfit2
 REFINE_FROM_masks2 = masks
+REFINE_FROM_masks3 = masks
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
 refine-seal3 refine-lipfit: refine-seal2
 refine-lipfit2 refine-lipfit2s: refine-lipfit
 refine-lipfit3 refine-colour refine-masks: refine-lipfit2
-refine-masks2: refine-masks
+refine-masks2 refine-masks3: refine-masks
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)
