@@ -55,14 +55,16 @@ def lip_errors(model, prior, seq, other, lips) -> dict[str, np.ndarray]:
     def decoded(onehot: torch.Tensor) -> np.ndarray:
         return model.decode(template, onehot)[0].numpy() + rest
 
-    def prior_codes(w: float) -> torch.Tensor:
-        audio = model.encode_audio(torch.from_numpy(warp_mel(mel, w))[None], n)
+    def encoded(log_mel: np.ndarray) -> torch.Tensor:
+        return model.encode_audio(torch.from_numpy(log_mel)[None], n)
+
+    def prior_codes(audio: torch.Tensor) -> torch.Tensor:
         return codes_to_onehot(prior.sample(audio[0], argmax=True)[None], cfg)
 
-    audio = model.encode_audio(torch.from_numpy(mel)[None], n)
+    audio = encoded(mel)  # both the fusion and the prior read it
     logits = model.logits(audio, model.encode_expression(torch.from_numpy(expression)[None]))
-    preds = {"stage 1": decoded(model.quantize(logits)[0]), "prior": decoded(prior_codes(1.0))}
-    preds.update({f"prior @ {w}": decoded(prior_codes(w)) for w in WARPS})
+    preds = {"stage 1": decoded(model.quantize(logits)[0]), "prior": decoded(prior_codes(audio))}
+    preds.update({f"prior @ {w}": decoded(prior_codes(encoded(warp_mel(mel, w)))) for w in WARPS})
     return {k: lip_vertex_errors(p, truth, lips) for k, p in preds.items()}
 
 
