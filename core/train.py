@@ -39,6 +39,7 @@ class TrainConfig:
     """The [train] table of a config file."""
 
     corpus: str = "data/corpus"
+    extra_corpora: tuple[str, ...] = ()  # more training-only corpora (validation stays on corpus)
     run: str = "runs/default"
     seed: int = 0
     batch_size: int = 8  # sequences per step (global, over all processes), even
@@ -244,7 +245,8 @@ def _train_windows(tcfg: TrainConfig, cfg: ModelConfig, frames: int, steps: int,
     """The training split's windows for `steps` steps of `tcfg.batch_size` (a stage's data)."""
     length = steps * tcfg.batch_size
     augment = (tcfg.mel_warp, tcfg.mel_colour, tcfg.mel_masks)
-    return Windows(tcfg.corpus, "train", frames, cfg, length, seed, *augment)
+    roots = (tcfg.corpus, *tcfg.extra_corpora)
+    return Windows(roots, "train", frames, cfg, length, seed, *augment)
 
 
 def _adam(params: list, lr: float, resume_from: Path | None) -> torch.optim.Adam:
@@ -509,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stage", choices=("stage1", "stage2", "refine"))
     parser.add_argument("--config", type=Path, default=Path("configs/default.toml"))
     parser.add_argument("--corpus", help="override [train] corpus")
+    parser.add_argument("--extra-corpora", nargs="*", help="override [train] extra_corpora")
     parser.add_argument("--run", help="override [train] run folder")
     parser.add_argument("--refine-from", help="override [train] refine_from (refine)")
     parser.add_argument("--iterations", type=int, help="override this stage's iterations")
@@ -521,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     tcfg = TrainConfig.from_toml(
         args.config,
         corpus=args.corpus,
+        extra_corpora=None if args.extra_corpora is None else tuple(args.extra_corpora),
         run=args.run,
         refine_from=args.refine_from,
         threads=args.threads,

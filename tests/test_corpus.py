@@ -97,3 +97,29 @@ def test_windows_line_up_audio_and_vertices(tiny_corpus):
     assert ds.sequences[int(a["sequence"])].job.voice != ds.sequences[int(b["sequence"])].job.voice
     again = Windows(tiny_corpus, "train", 16, cfg, length=10)[5]
     assert all(np.array_equal(again[k], ds[5][k]) for k in again)
+
+
+def test_training_only_corpus_of_other_languages_joins_the_windows(tiny_corpus, tmp_path):
+    """Voices of other languages (festival, their own phone sets) make a corpus with no val or
+    test split; training windows draw from it and the main corpus alike."""
+    from core.data.corpus import load_split
+    from core.data.dataset import Windows
+
+    other = ("festival:czech_dita", "festival:lp_diphone")
+    config = CorpusConfig(voices=other, val_voices=(), test_voices=(), sequences_per_shard=4)
+    extra = tmp_path / "languages"
+    build_corpus(extra, hours=0.002, config=config, workers=2, progress=False)
+    seqs = load_split(extra, "train")
+    assert {s.job.voice for s in seqs} <= set(other) and len(seqs) >= 2
+    with pytest.raises(ValueError, match="no val sequences"):
+        load_split(extra, "val")
+    cfg = ModelConfig()
+    ds = Windows([tiny_corpus, extra], "train", 16, cfg, length=40)
+    assert len(ds.sequences) == len(load_split(tiny_corpus, "train")) + len(seqs)
+    drawn = {ds.sequences[int(ds[i]["sequence"])].job.voice for i in range(40)}
+    assert drawn & set(other) and drawn - set(other)
+    for k in (0, len(ds.sequences) - 1):  # faces come from each sequence's own corpus cache
+        w = ds._window(np.random.default_rng(k), k)
+        seq = ds.sequences[k]
+        assert np.allclose(w["template"].numpy(), ds.faces[k].rest(ds.row[k]), atol=1e-6)
+        assert ds.faces[k].sequences[ds.row[k]] is seq

@@ -13,7 +13,7 @@ from .corpus import CorpusConfig
 def _build(args: argparse.Namespace) -> None:
     from .build import build_corpus
 
-    held_out = {}
+    held_out = {"voices": tuple(args.voices)} if args.voices else {}
     if args.val_voices is not None:
         held_out["val_voices"] = tuple(args.val_voices)
     if args.test_voices is not None:
@@ -33,8 +33,8 @@ def _show(args: argparse.Namespace) -> None:
 def _voices(_: argparse.Namespace) -> None:
     from .voices import list_voices
 
-    for voice in list_voices():
-        print(voice.id)
+    for voice in list_voices(languages=None):
+        print(voice.id, voice.language)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--hours", type=float, default=4.0)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    b.add_argument("--val-voices", nargs="*")
+    b.add_argument("--voices", nargs="*", help="voice ids (default: every English voice)")
+    b.add_argument("--val-voices", nargs="*", help="held out for validation (none: give no ids)")
     b.add_argument("--test-voices", nargs="*")
     b.set_defaults(run=_build)
     s = sub.add_parser("show", help="contact sheet of one sequence: face, waveform, phones")

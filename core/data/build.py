@@ -13,6 +13,7 @@ from pathlib import Path
 from ..template import TEMPLATE_PATH
 from .corpus import (
     FORMAT_VERSION,
+    SPLITS,
     CorpusConfig,
     Job,
     jobs,
@@ -21,6 +22,7 @@ from .corpus import (
     read_shard,
     shard_is_complete,
     shard_path,
+    voice_split,
     write_shard,
 )
 from .faces import DeltaStore
@@ -94,7 +96,8 @@ def build_corpus(
                 pending[shard] = pool.submit(_make_shard, str(root), shard, shard_jobs, config)
     bar.close()
     _manifest(root, config, voices, seconds)
-    for split in ("train", "val", "test"):  # the loader's face caches (derived, resumable)
+    held = set(voice_split(voices, config).values())  # a training-only corpus has no val/test
+    for split in [s for s in SPLITS if s in held]:  # the loader's face caches (derived, resumable)
         DeltaStore(root / "cache", f"{split}_deltas", load_split(root, split)).ensure(
             workers, progress
         )

@@ -6,6 +6,7 @@ Vertices are rebuilt on the fly from the stored ARKit weights and the sequence's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ class Windows(Dataset):
 
     def __init__(
         self,
-        root: Path,
+        root: Path | Sequence[Path],
         split: str,
         frames: int,
         cfg: ModelConfig,
@@ -49,7 +50,9 @@ class Windows(Dataset):
         mel_colour: float = 0.0,
         mel_masks: int = 0,
     ) -> None:
-        self.sequences = load_split(Path(root), split)
+        roots = [root] if isinstance(root, (str, Path)) else list(root)
+        parts = [load_split(Path(r), split) for r in roots]
+        self.sequences = [s for part in parts for s in part]
         sizes = np.array([max(len(s.weights) - frames + 1, 0) for s in self.sequences], float)
         if not sizes.sum():
             raise ValueError(f"no {split} sequence has {frames} frames")
@@ -60,9 +63,13 @@ class Windows(Dataset):
         self.epoch = 0
         self.p = sizes / sizes.sum()  # every window equally likely; too short: never
         # The cache covers the whole split, whatever the window length, so all stages and
-        # runs on one corpus share it.
-        self.faces = DeltaStore(Path(root) / "cache", f"{split}_deltas", self.sequences)
-        self.faces.ensure()
+        # runs on one corpus share it. Sequence k's faces: store self.faces[k], row self.row[k].
+        pairs = zip(roots, parts, strict=True)
+        stores = [DeltaStore(Path(r) / "cache", f"{split}_deltas", p) for r, p in pairs]
+        for store in stores:
+            store.ensure()
+        self.faces = [store for store, part in zip(stores, parts, strict=True) for _ in part]
+        self.row = [k for part in parts for k in range(len(part))]
 
     def __len__(self) -> int:
         return self.length
@@ -98,7 +105,7 @@ class Windows(Dataset):
         return {
             "mel": torch.from_numpy(np.ascontiguousarray(mel, np.float32)),
             "start": torch.tensor(int(round(MARGIN_S * cfg.fps))),
-            "vertices": torch.from_numpy(self.faces.vertices(k, t0, t0 + self.frames)),
-            "template": torch.from_numpy(self.faces.rest(k).astype(np.float32)),
+            "vertices": torch.from_numpy(self.faces[k].vertices(self.row[k], t0, t0 + self.frames)),
+            "template": torch.from_numpy(self.faces[k].rest(self.row[k]).astype(np.float32)),
             "sequence": torch.tensor(k),
         }

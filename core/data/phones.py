@@ -101,6 +101,45 @@ FESTIVAL_MAP: dict[str, tuple[str, ...]] = {
     "en": ("AH", "N"), "hv": ("HH",), "nx": ("N",), "ix": ("IH",),
 }  # fmt: skip
 
+
+# --- festival voices of other languages (their own phone sets). Why they are here: they add
+# vocal tracts; the face needs only the mouth shape, so each phone maps to the ARPAbet phone
+# whose lips look alike (a trill to R, a front rounded vowel to a rounded one, a palatal nasal
+# to N, a glottal stop to T as for espeak), an affricate to its two halves.
+def _same(symbols: str, phone: str) -> dict[str, tuple[str, ...]]:
+    return {s: (phone,) for s in symbols.split()}
+
+
+_CONSONANTS = {p.lower(): (p,) for p in ("P", "T", "K", "B", "D", "G", "F", "V", "S", "Z", "M",
+                                         "N", "L", "R", "W")}  # fmt: skip
+ITALIAN_MAP: dict[str, tuple[str, ...]] = {
+    **_CONSONANTS, **_same("i i1", "IY"), **_same("e e1", "EY"), **_same("E E1", "EH"),
+    **_same("a a1", "AA"), **_same("o o1", "OW"), **_same("O O1", "AO"), **_same("u u1", "UW"),
+    "j": ("Y",), "S": ("SH",), "Z": ("ZH",), "ts": ("T", "S"), "tS": ("CH",), "dz": ("D", "Z"),
+    "dZ": ("JH",), "J": ("N",), "ng": ("NG",), "nf": ("V",), "L": ("L",), "#": (SIL,),
+}  # fmt: skip
+FINNISH_MAP: dict[str, tuple[str, ...]] = {
+    **{k + long: v for k, v in _CONSONANTS.items() for long in ("", ":")},
+    **_same("a a:", "AA"), **_same("e e:", "EH"), **_same("i i:", "IY"), **_same("o o:", "OW"),
+    **_same("u u: y y:", "UW"), **_same("@ @:", "AE"), **_same("7 7:", "OW"), "&": ("AO",),
+    **_same("T T:", "TH"), **_same("D:", "DH"), **_same("S S:", "SH"), **_same("Z:", "ZH"),
+    **_same("h h:", "HH"), **_same("N N:", "NG"), **_same("L L:", "L"), **_same("j j:", "Y"),
+    **_same("## #", SIL),
+}  # fmt: skip
+CATALAN_MAP: dict[str, tuple[str, ...]] = {
+    **_CONSONANTS, "ax": ("AH",), **_same("a a1", "AA"), **_same("e e1", "EY"),
+    **_same("E E1", "EH"), **_same("i i1", "IY"), **_same("o o1", "OW"), **_same("O O1", "AO"),
+    **_same("u u1", "UW"), "j": ("Y",), "J": ("N",), "L": ("L",), "rr": ("R",), "S": ("SH",),
+    "Z": ("ZH",), **_same("pau _ #", SIL),
+}  # fmt: skip
+CZECH_MAP: dict[str, tuple[str, ...]] = {
+    **_CONSONANTS, **_same("a a:", "AA"), **_same("e e:", "EH"), **_same("i i:", "IY"),
+    **_same("o o:", "AO"), **_same("u u:", "UW"), "c": ("T", "S"), "c~": ("CH",), "ch": ("K",),
+    "d~": ("D",), "dz": ("D", "Z"), "dz~": ("JH",), "h": ("HH",), "j": ("Y",), "n*": ("NG",),
+    "n~": ("N",), "r~": ("R",), "r~*": ("R",), "s~": ("SH",), "t~": ("T",), "z~": ("ZH",),
+    "_": ("T",), "#": (SIL,),
+}  # fmt: skip
+
 # --- IPA as espeak-ng writes it for English (piper's input alphabet). Multi-character keys are
 # matched longest first by tokenize_ipa.
 IPA_MAP: dict[str, tuple[str, ...]] = {
@@ -128,6 +167,10 @@ MAPS: dict[str, dict[str, tuple[str, ...]]] = {
     "espeak": ESPEAK_MAP,
     "flite": FLITE_MAP,
     "festival": FESTIVAL_MAP,
+    "festival-italian": ITALIAN_MAP,
+    "festival-finnish": FINNISH_MAP,
+    "festival-catalan": CATALAN_MAP,
+    "festival-czech": CZECH_MAP,
     "ipa": IPA_MAP,
 }
 

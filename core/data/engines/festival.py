@@ -9,6 +9,7 @@ get a length-preserving pitch shift; volume is a gain.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -30,7 +31,13 @@ class FestivalVoice:
     package: str  # Debian package that ships it
     path: str  # relative to VOICE_ROOT
     hts: bool
+    phoneset: str = "festival"  # its phone set's map in core/data/phones.py (MAPS key)
+    lr_pitch: bool = True  # pitch by scaling int_lr_params (else a length-preserving shift)
+    respell: tuple[tuple[str, str], ...] = ()  # (regex, replacement) for letters its rules lack
 
+
+# The Finnish rules stop festival at a word-final "z" ("Martinez", "jazz"); Finnish says s.
+RESPELL = {"finnish": ((r"z\b", "s"), (r"Z\b", "S"))}
 
 VOICES: dict[str, FestivalVoice] = {
     v.name: v
@@ -38,10 +45,31 @@ VOICES: dict[str, FestivalVoice] = {
         FestivalVoice("kal_diphone", "festvox-kallpc16k", "english/kal_diphone", False),
         FestivalVoice("ked_diphone", "festvox-kdlpc16k", "english/ked_diphone", False),
         FestivalVoice(
-            "cmu_us_slt_arctic_hts", "festvox-us-slt-hts", "us/cmu_us_slt_arctic_hts", True
+            "cmu_us_slt_arctic_hts", "festvox-us-slt-hts", "us/cmu_us_slt_arctic_hts", True,
+            lr_pitch=False,
+        ),
+        # Voices of other languages, reading the English sentences with their own letter-to-
+        # sound rules: more vocal tracts (women, a child) than English offers here. Their
+        # intonation modules ignore int_lr_params, so pitch is a length-preserving shift.
+        *(
+            FestivalVoice(
+                name, package, f"{lang}/{name}", hts, f"festival-{lang}", False,
+                RESPELL.get(lang, ()),
+            )
+            for name, package, lang, hts in (
+                ("lp_diphone", "festvox-italp16k", "italian", False),
+                ("pc_diphone", "festvox-itapc16k", "italian", False),
+                ("suo_fi_lj_diphone", "festvox-suopuhe-lj", "finnish", False),
+                ("hy_fi_mv_diphone", "festvox-suopuhe-mv", "finnish", False),
+                ("upc_ca_ona_hts", "festvox-ca-ona-hts", "catalan", True),
+                ("czech_dita", "festvox-czech-dita", "czech", False),
+                ("czech_krb", "festvox-czech-krb", "czech", False),
+                ("czech_machac", "festvox-czech-machac", "czech", False),
+                ("czech_ph", "festvox-czech-ph", "czech", False),
+            )
         ),
     )
-}
+}  # fmt: skip
 
 
 def available(voice: str) -> bool:
@@ -63,6 +91,7 @@ def _script(v: FestivalVoice, text: str, wav: Path, rate: float, pitch: float) -
         lines.append(
             f"(Parameter.set 'Duration_Stretch (/ (Parameter.get 'Duration_Stretch) {rate:.6f}))"
         )
+    if v.lr_pitch:
         lines.append(
             "(set! int_lr_params (mapcar (lambda (p) (if (member (car p) "
             "'(target_f0_mean target_f0_std)) "
@@ -95,13 +124,15 @@ def synthesize(
     with tempfile.TemporaryDirectory(prefix="festival-") as tmp:
         wav = Path(tmp) / "out.wav"
         script = Path(tmp) / "synth.scm"
+        for pattern, replacement in v.respell:
+            text = re.sub(pattern, replacement, text)
         script.write_text(_script(v, text, wav, rate, pitch), encoding="utf-8")
         done = subprocess.run([exe, "-b", str(script)], capture_output=True, text=True, check=False)
         if done.returncode != 0 or not wav.exists():
             raise RuntimeError(f"festival failed ({done.returncode}): {done.stderr.strip()}")
         samples, sr = sf.read(str(wav), dtype="int16", always_2d=False)
     audio = as_float32(samples, volume)
-    if v.hts and pitch != 1.0:
+    if not v.lr_pitch and pitch != 1.0:
         audio = shift_pitch(audio, sr, pitch)
     total = len(audio) / sr
     segs, words, start, last_word = [], [], 0.0, None
@@ -111,7 +142,7 @@ def synthesize(
             continue
         name, word, end_s = parts
         end = float(end_s)
-        arpa = to_arpabet(name, "festival")
+        arpa = to_arpabet(name, v.phoneset)
         segs.append((arpa, start, end))
         start = end
         if arpa == (SIL,):
