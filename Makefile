@@ -57,6 +57,16 @@ THREADS ?= 1
 corpus: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(CORPUS) --hours 4
 
+# More speakers for training only: festival voices of other languages reading the English
+# sentences (no val or test split; configs name it in [train] extra_corpora).
+LANGUAGE_CORPUS ?= data/corpus_languages
+LANGUAGE_VOICES = festival:lp_diphone festival:pc_diphone festival:suo_fi_lj_diphone \
+  festival:hy_fi_mv_diphone festival:upc_ca_ona_hts festival:czech_dita festival:czech_krb \
+  festival:czech_machac festival:czech_ph
+corpus-languages: $(VENV)/.ready system-deps
+	$(PY) -m core.data build --out $(LANGUAGE_CORPUS) --hours 2 --voices $(LANGUAGE_VOICES) \
+	  --val-voices --test-voices
+
 train: refine-masks train-l2
 
 # The sampling temperature a user's expressiveness 1.0 maps to, chosen per run on the
@@ -77,15 +87,19 @@ TEMPERATURE_SCALE_colour = 1.45
 TEMPERATURE_SCALE_masks2 = 1.45
 TEMPERATURE_SCALE_masks3 = 1.55
 
+# Where run $* reads its data: the corpus, plus the extra training corpora its config names.
+EXTRA_CORPORA_languages = $(LANGUAGE_CORPUS)
+DATA = --corpus $(CORPUS) $(if $(EXTRA_CORPORA_$*),--extra-corpora $(EXTRA_CORPORA_$*))
+
 # The prior of run $* on its finished stage 1, then its weights file.
 define stage2-and-export
-$(PY) -m core.train stage2 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
+$(PY) -m core.train stage2 --config configs/$*.toml $(DATA) --run $(RUNS)/$* --threads $(THREADS)
 $(PY) -m core.export --checkpoint $(RUNS)/$*/stage1.pt --out $(RUNS)/$*/meshtalk.npz \
   --temperature-scale $(or $(TEMPERATURE_SCALE_$*),1.0)
 endef
 
 train-%: corpus
-	$(PY) -m core.train stage1 --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* --threads $(THREADS)
+	$(PY) -m core.train stage1 --config configs/$*.toml $(DATA) --run $(RUNS)/$* --threads $(THREADS)
 	$(stage2-and-export)
 
 # A finished run trained further with another config's losses: run $* refines run
@@ -104,6 +118,7 @@ REFINE_FROM_colour = lipfit2
 REFINE_FROM_masks = lipfit2
 REFINE_FROM_masks2 = masks
 REFINE_FROM_masks3 = masks
+REFINE_FROM_languages = masks
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
@@ -111,8 +126,9 @@ refine-seal3 refine-lipfit: refine-seal2
 refine-lipfit2 refine-lipfit2s: refine-lipfit
 refine-lipfit3 refine-colour refine-masks: refine-lipfit2
 refine-masks2 refine-masks3: refine-masks
+refine-languages: refine-masks corpus-languages
 refine-%: corpus
-	$(PY) -m core.train refine --config configs/$*.toml --corpus $(CORPUS) --run $(RUNS)/$* \
+	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)
 	$(stage2-and-export)
 
