@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 export MESHTALK_WHEEL_CACHE ?= $(CURDIR)/.cache/meshtalk
 
-.PHONY: test lint assets system-deps clean dist demo corpus train evaluate recordings
+.PHONY: test lint assets system-deps clean dist demo corpus corpus-languages train evaluate recordings
 
 $(VENV)/.ready: deps/train.txt deps/dev.txt deps/runtime.txt deps/data-requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
