@@ -86,9 +86,12 @@ TEMPERATURE_SCALE_lipfit3 = 1.45
 TEMPERATURE_SCALE_colour = 1.45
 TEMPERATURE_SCALE_masks2 = 1.45
 TEMPERATURE_SCALE_masks3 = 1.55
+TEMPERATURE_SCALE_languages = 1.55
+TEMPERATURE_SCALE_languages_audio = 1.55
 
 # Where run $* reads its data: the corpus, plus the extra training corpora its config names.
 EXTRA_CORPORA_languages = $(LANGUAGE_CORPUS)
+EXTRA_CORPORA_languages_audio = $(LANGUAGE_CORPUS)
 DATA = --corpus $(CORPUS) $(if $(EXTRA_CORPORA_$*),--extra-corpora $(EXTRA_CORPORA_$*))
 
 # The prior of run $* on its finished stage 1, then its weights file.
@@ -119,6 +122,7 @@ REFINE_FROM_masks = lipfit2
 REFINE_FROM_masks2 = masks
 REFINE_FROM_masks3 = masks
 REFINE_FROM_languages = masks
+REFINE_FROM_languages_audio = masks
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
@@ -126,7 +130,7 @@ refine-seal3 refine-lipfit: refine-seal2
 refine-lipfit2 refine-lipfit2s: refine-lipfit
 refine-lipfit3 refine-colour refine-masks: refine-lipfit2
 refine-masks2 refine-masks3: refine-masks
-refine-languages: refine-masks corpus-languages
+refine-languages refine-languages_audio: refine-masks corpus-languages
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)

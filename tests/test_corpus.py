@@ -118,6 +118,10 @@ def test_training_only_corpus_of_other_languages_joins_the_windows(tiny_corpus, 
     assert len(ds.sequences) == len(load_split(tiny_corpus, "train")) + len(seqs)
     drawn = {ds.sequences[int(ds[i]["sequence"])].job.voice for i in range(40)}
     assert drawn & set(other) and drawn - set(other)
+    from core.train import TrainConfig, _train_windows
+
+    tcfg = TrainConfig(corpus=str(tiny_corpus), extra_corpora=(str(extra),), batch_size=2)
+    assert len(_train_windows(tcfg, cfg, 16, steps=3, seed=0).sequences) == len(ds.sequences)
     for k in (0, len(ds.sequences) - 1):  # faces come from each sequence's own corpus cache
         w = ds._window(np.random.default_rng(k), k)
         seq = ds.sequences[k]
