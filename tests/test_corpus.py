@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,10 +14,18 @@ from conftest import TINY, VOICES
 
 from core.config import ModelConfig
 from core.data.build import build_corpus
-from core.data.corpus import CorpusConfig, jobs, load_manifest, read_shard, shard_path
+from core.data.corpus import (
+    CorpusConfig,
+    habits_seed,
+    jobs,
+    load_manifest,
+    read_shard,
+    shard_path,
+)
 from core.data.make import make_sequence
 from core.data.phones import BILABIALS
 from core.data.sentences import load_sentences
+from core.data.upper_face import UPPER_FACE_UNITS
 from core.metrics import lip_gap
 
 
@@ -45,6 +54,32 @@ def test_same_job_same_sequence():
     assert a.audio.tobytes() == b.audio.tobytes()
     assert a.weights.tobytes() == b.weights.tobytes()
     assert np.array_equal(a.identity, b.identity) and a.phones == b.phones
+
+
+def test_upper_face_habits_belong_to_the_sequence_not_the_voice(template):
+    """Per-sequence habits change only the upper face: same audio, face and lips."""
+    stream = jobs(VOICES, len(load_sentences()), TINY)
+    first = next(stream)
+    second = next(j for j in stream if j.voice == first.voice)
+    assert habits_seed(first, TINY) != habits_seed(second, TINY)
+    per_voice = replace(TINY, habits="voice")
+    assert habits_seed(first, per_voice) == habits_seed(second, per_voice)
+
+    text = load_sentences()[first.sentence]
+    a, b = make_sequence(first, text, TINY), make_sequence(first, text, per_voice)
+    assert a.audio.tobytes() == b.audio.tobytes() and np.array_equal(a.identity, b.identity)
+    upper = [template.arkit_names.index(n) for n in UPPER_FACE_UNITS]
+    lower = np.setdiff1d(np.arange(a.weights.shape[1]), upper)
+    assert np.array_equal(a.weights[:, lower], b.weights[:, lower])
+    assert not np.array_equal(a.weights[:, upper], b.weights[:, upper])
+
+
+def test_habits_option_is_checked_and_old_manifests_read_per_voice():
+    with pytest.raises(ValueError, match="habits must be one of"):
+        CorpusConfig(habits="speaker")
+    old = {k: v for k, v in TINY.to_json().items() if k != "habits"}
+    assert CorpusConfig.from_json(old).habits == "voice"
+    assert CorpusConfig.from_json(TINY.to_json()) == TINY
 
 
 def test_build_resumes_and_rebuilds_exactly(tiny_corpus, tmp_path):

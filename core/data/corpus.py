@@ -23,6 +23,7 @@ from .phones import PHONE_SET, Phone
 SPLITS = ("train", "val", "test")
 PHONE_SYMBOLS = tuple(sorted(PHONE_SET))
 FORMAT_VERSION = 1
+HABITS = ("sequence", "voice")
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,22 @@ class CorpusConfig:
     rate_range: tuple[float, float] = (0.8, 1.25)
     pitch_range: tuple[float, float] = (0.85, 1.2)
     volume_range: tuple[float, float] = (0.5, 1.0)
+    # Who owns the upper-face habits (blink rate, brow activity, ...): "sequence" draws them
+    # per sequence; "voice" per voice. Why per sequence: with per-voice habits the audio
+    # prior learns "sounds like training voice X, so blink like X", and an unheard voice
+    # gets whatever rate its nearest training voice had (4-19 blinks/min, RESULTS.md).
+    habits: str = "sequence"
+
+    def __post_init__(self) -> None:
+        if self.habits not in HABITS:
+            raise ValueError(f"habits must be one of {HABITS}, not {self.habits!r}")
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict) -> CorpusConfig:
+        data = {"habits": "voice"} | data  # manifests written before the key had per-voice habits
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -141,6 +152,11 @@ def jobs(voices: Sequence[str], n_sentences: int, config: CorpusConfig) -> Itera
 def voice_seed(voice: str, config: CorpusConfig) -> int:
     """A stable per-voice seed: a voice keeps its speaking habits across the corpus."""
     return zlib.crc32(f"{config.seed}:{voice}".encode())
+
+
+def habits_seed(job: Job, config: CorpusConfig) -> int:
+    """The seed of a sequence's upper-face habits: its own, or its voice's (`config.habits`)."""
+    return job.seed if config.habits == "sequence" else voice_seed(job.voice, config)
 
 
 # --- shards ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 from ..audio import resample
 from .articulation import SpeakerStyle, articulate
 from .augment import augment
-from .corpus import CorpusConfig, Job, Sequence_, voice_seed
+from .corpus import CorpusConfig, Job, Sequence_, habits_seed, voice_seed
 from .identities import identity_unit_deltas, identity_vertices, sample_identity
 from .mouth import calibrate
 from .upper_face import UpperFaceHabits, upper_face
@@ -72,7 +72,7 @@ def make_sequence(job: Job, text: str, config: CorpusConfig) -> Sequence_:
         n_frames,
         fps=config.fps,
         seed=int(rng.integers(2**31)),
-        habits=UpperFaceHabits.sample(speaker),
+        habits=UpperFaceHabits.sample(habits_seed(job, config)),
         pitch=frame_pitch(audio, config.sample_rate, config.fps, n_frames),
         energy=rms,
     )

@@ -4,7 +4,7 @@ gaze.
 Why: MeshTalk learns to take the mouth from the audio and the upper face from a sampled prior.
 If the corpus tied blinks or brows to the phones, the network would learn that correlation and
 the categorical latent would have nothing left to explain. So these processes see only a seed,
-the speaker's habits and, optionally, prosody (pitch accents raise brows in real speech too).
+the person's habits and, optionally, prosody (pitch accents raise brows in real speech too).
 Each process draws from its own random stream, so changing one never reshuffles another.
 """
 
@@ -33,8 +33,9 @@ MIN_ACCENT_SPACING = 0.35  # s between two pitch accents
 
 @dataclass(frozen=True)
 class UpperFaceHabits:
-    """One speaker's upper-face habits. Why per speaker: blink rate and brow activity vary
-    several-fold between people, and the prior should learn that range."""
+    """One person's upper-face habits. Blink rate and brow activity vary several-fold between
+    people, and the prior should learn that range; a corpus draws them per sequence (or per
+    voice, `CorpusConfig.habits`)."""
 
     blink_rate: float = 15.0  # blinks per minute (typical conversation: 8-25)
     blink_regularity: float = 2.5  # gamma shape of the inter-blink interval (1 = Poisson)
