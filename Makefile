@@ -54,8 +54,11 @@ demo: dist
 CORPUS ?= data/corpus
 RUNS ?= runs
 THREADS ?= 1
+# Upper-face habits per sequence; HABITS=voice builds (or resumes) the per-voice corpora of
+# sessions 1-6, on which the chain up to `masks` was trained (docs/DATA.md).
+HABITS ?= sequence
 corpus: $(VENV)/.ready system-deps
-	$(PY) -m core.data build --out $(CORPUS) --hours 4
+	$(PY) -m core.data build --out $(CORPUS) --hours 4 --habits $(HABITS)
 
 # More speakers for training only: festival voices of other languages reading the English
 # sentences (no val or test split; configs name it in [train] extra_corpora).
@@ -65,7 +68,7 @@ LANGUAGE_VOICES = festival:lp_diphone festival:pc_diphone festival:suo_fi_lj_dip
   festival:czech_machac festival:czech_ph
 corpus-languages: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(LANGUAGE_CORPUS) --hours 2 --voices $(LANGUAGE_VOICES) \
-	  --val-voices --test-voices
+	  --val-voices --test-voices --habits $(HABITS)
 
 train: refine-masks train-l2
 
@@ -123,13 +126,14 @@ REFINE_FROM_masks2 = masks
 REFINE_FROM_masks3 = masks
 REFINE_FROM_languages = masks
 REFINE_FROM_languages_audio = masks
+REFINE_FROM_habits = masks
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
 refine-seal3 refine-lipfit: refine-seal2
 refine-lipfit2 refine-lipfit2s: refine-lipfit
 refine-lipfit3 refine-colour refine-masks: refine-lipfit2
-refine-masks2 refine-masks3: refine-masks
+refine-masks2 refine-masks3 refine-habits: refine-masks
 refine-languages refine-languages_audio: refine-masks corpus-languages
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \

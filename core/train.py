@@ -398,7 +398,8 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     finished checkpoint, with this config's loss weights. With the encoders and the fusion
     frozen the codes the prior learnt are still the decoder's input and stage 2 need not be
     redone; if they train too, the checkpoint forgets its prior's step so that stage 2 runs
-    again (warm-started from the old prior)."""
+    again (warm-started from the old prior). With `refine_iterations = 0` the run is a copy
+    whose prior stage 2 fits again, on this run's corpus."""
     budget = budget or Budget()
     rank, n = world()
     torch.set_num_threads(max(1, tcfg.threads // n))
@@ -412,6 +413,8 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         cfg0, model0, prior0, extra0 = ckpt
         run.mkdir(parents=True, exist_ok=True)
         extra0.pop("refine_step", None)  # a refined source: this refine starts at its step 0
+        if not tcfg.refine_iterations:  # no stage-1 steps: the refine only refits the prior
+            extra0.pop("prior_step", None)  # (e.g. on a corpus with other upper faces)
         _save(ckpt_path, cfg0, model0, prior0, **{**extra0, "refined_from": str(source)})
     if n > 1:
         dist.barrier()
@@ -420,6 +423,8 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     cfg = replace(trained, **weights)  # the network as trained, this config's losses
     model.cfg = cfg
     step, total = extra.get("refine_step", 0), tcfg.refine_iterations
+    if not total:
+        return ckpt_path
     for p in model.parameters():
         p.requires_grad_(False)
     unknown = set(tcfg.refine_modules) - {name for name, _ in model.named_children()}

@@ -157,6 +157,35 @@ def test_refine_trains_the_decoder_alone(tiny_corpus, tmp_path):
     assert "lipv" in _log(tmp_path / "again")[-1] and _log(tmp_path / "again")[-1]["step"] == 1
 
 
+def test_refine_without_steps_refits_only_the_prior(tiny_corpus, tmp_path):
+    """refine_iterations = 0 (a new corpus for the prior): stage 1 is copied as it is, the
+    prior trains again, warm-started, and a second run of both changes nothing."""
+    cfg, tcfg = _run(_config(tmp_path, tiny_corpus, "a"))
+    stage1(cfg, tcfg)
+    stage2(cfg, tcfg)
+    path = _config(tmp_path, tiny_corpus, "prior", refine_from=tcfg.run, refine_iterations=0)
+    refine(*_run(path))
+    _, before, prior_a, _ = load_checkpoint(Path(tcfg.run) / "stage1.pt")
+    _, copied, _, extra = load_checkpoint(tmp_path / "prior" / "stage1.pt")
+    assert "prior_step" not in extra
+    for a, b in zip(before.state_dict().values(), copied.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+    stage2(*_run(path))
+    _, after, prior_r, extra = load_checkpoint(tmp_path / "prior" / "stage1.pt")
+    assert extra["prior_step"] == 2
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(prior_a.state_dict().values(), prior_r.state_dict().values(), strict=True)
+    )
+    for a, b in zip(before.state_dict().values(), after.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    finished = (tmp_path / "prior" / "stage1.pt").read_bytes()
+    refine(*_run(path))
+    stage2(*_run(path))
+    assert (tmp_path / "prior" / "stage1.pt").read_bytes() == finished
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo on loopback")
 def test_torchrun_two_processes_match_one(tiny_corpus, tmp_path):
     """Same global batch on 1 and on 2 processes: the same losses, step by step."""
