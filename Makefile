@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 export MESHTALK_WHEEL_CACHE ?= $(CURDIR)/.cache/meshtalk
 
-.PHONY: test lint assets system-deps clean dist demo corpus corpus-languages train evaluate recordings
+.PHONY: test lint assets system-deps clean dist demo corpus corpus-languages corpus-voices train \
+  evaluate recordings
 
 $(VENV)/.ready: deps/train.txt deps/dev.txt deps/runtime.txt deps/data-requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,12 +16,16 @@ $(VENV)/.ready: deps/train.txt deps/dev.txt deps/runtime.txt deps/data-requireme
 	$(PIP) -r deps/runtime.txt -r deps/train.txt -r deps/data-requirements.txt -r deps/dev.txt
 	touch $@
 
-# Debian packages (speech engines for the corpus tests). Installed only when missing.
+# Debian packages (speech engines for the corpus tests). Installed only when missing. The
+# extra voices (MBROLA, RHVoice, Pico) come from Debian contrib/non-free, enabled here.
+NON_FREE_SOURCES = /etc/apt/sources.list.d/meshtalk-contrib-non-free.sources
 system-deps:
 	@missing=$$(for p in $$(grep -v '^#' deps/apt.txt 2>/dev/null); do \
 	  dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
+	    [ -f $(NON_FREE_SOURCES) ] || sed "s/@CODENAME@/$$(. /etc/os-release; \
+	      echo $$VERSION_CODENAME)/" deps/contrib-non-free.sources > $(NON_FREE_SOURCES); \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "missing Debian packages (run as root or install): $$missing"; exit 1; fi; \
 	fi
@@ -70,6 +75,15 @@ corpus-languages: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(LANGUAGE_CORPUS) --hours 2 --voices $(LANGUAGE_VOICES) \
 	  --val-voices --test-voices --habits $(HABITS)
 
+# More recorded English speakers for training only: nine voices from Debian contrib/non-free
+# (MBROLA, RHVoice, SVOX Pico) reading the English training sentences (no val or test split).
+VOICE_CORPUS ?= data/corpus_voices
+EXTRA_VOICES = mbrola:us1 mbrola:us2 mbrola:us3 mbrola:en1 rhvoice:alan rhvoice:bdl \
+  rhvoice:clb pico:en-US pico:en-GB
+corpus-voices: $(VENV)/.ready system-deps
+	$(PY) -m core.data build --out $(VOICE_CORPUS) --hours 2 --voices $(EXTRA_VOICES) \
+	  --val-voices --test-voices --habits $(HABITS)
+
 train: refine-masks train-l2
 
 # The sampling temperature a user's expressiveness 1.0 maps to, chosen per run on the
@@ -95,6 +109,7 @@ TEMPERATURE_SCALE_languages_audio = 1.55
 # Where run $* reads its data: the corpus, plus the extra training corpora its config names.
 EXTRA_CORPORA_languages = $(LANGUAGE_CORPUS)
 EXTRA_CORPORA_languages_audio = $(LANGUAGE_CORPUS)
+EXTRA_CORPORA_voices = $(VOICE_CORPUS)
 DATA = --corpus $(CORPUS) $(if $(EXTRA_CORPORA_$*),--extra-corpora $(EXTRA_CORPORA_$*))
 
 # The prior of run $* on its finished stage 1, then its weights file.
@@ -127,6 +142,7 @@ REFINE_FROM_masks3 = masks
 REFINE_FROM_languages = masks
 REFINE_FROM_languages_audio = masks
 REFINE_FROM_habits = masks
+REFINE_FROM_voices = masks
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
@@ -135,6 +151,7 @@ refine-lipfit2 refine-lipfit2s: refine-lipfit
 refine-lipfit3 refine-colour refine-masks: refine-lipfit2
 refine-masks2 refine-masks3 refine-habits: refine-masks
 refine-languages refine-languages_audio: refine-masks corpus-languages
+refine-voices: refine-masks corpus-voices
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)

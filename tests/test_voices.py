@@ -27,7 +27,9 @@ BILABIAL_TEXT = "Bob may buy a map, by the pump."
 # Voices of other languages read English with their own diphones, which lack clusters such as
 # word-final "mp"; timing is checked on bilabials between vowels, which every language has.
 OTHER_BILABIAL_TEXT = "Papa, mama, baba, pipa, bomba, pumpa."
-ALL_IDS = [v.id for v in voices.list_voices(languages=None)]  # English and the others
+# English, the other languages and the contrib/non-free extras
+ALL_IDS = [v.id for v in voices.list_voices(languages=None, extras=True)]
+PROGRAM_IDS = ["mbrola:us1", "rhvoice:clb", "pico:en-GB"]  # one voice of each program
 
 
 def band_db(audio: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
@@ -83,12 +85,30 @@ def test_registry_has_15_voices_from_3_engines_all_installed():
     assert not missing, "install deps/apt.txt and deps/data-requirements.txt: " + str(missing)
 
 
+def test_extras_are_more_recorded_english_speakers_outside_the_default_list():
+    extras = [v for v in voices.list_voices(extras=True) if v.extra]
+    assert not set(extras) & set(voices.list_voices())
+    assert {v.engine for v in extras} == {"mbrola", "rhvoice", "pico"}
+    default_speakers = {v.speaker for v in voices.list_voices(languages=None)}
+    assert len({v.speaker for v in extras} - default_speakers) >= 9
+    assert sum(v.gender == "female" for v in extras) >= 4
+    assert all(v.language == "en" and v.timing == "aligned" for v in extras)
+    missing = [f"{v.id}: {v.install}" for v in extras if not v.available()]
+    assert not missing, "make system-deps enables contrib/non-free: " + str(missing)
+
+
+@pytest.mark.parametrize("voice_id", PROGRAM_IDS)
+def test_programs_have_no_engine_timeline_to_offer(voice_id):
+    with pytest.raises(ValueError, match="no phone timeline"):
+        voices.synthesize("Hello there.", voice_id, timing="engine")
+
+
 @pytest.mark.parametrize("voice_id", ALL_IDS)
 def test_utterance_is_well_formed(bilabial_utts, voice_id):
     u = bilabial_utts[voice_id]
     assert u.voice_id == voice_id and u.text == _bilabial_text(voice_id)
     assert u.audio.dtype == np.float32 and u.audio.ndim == 1
-    assert u.sample_rate in (16000, 22050, 32000, 44100)
+    assert u.sample_rate in (16000, 22050, 24000, 32000, 44100)
     assert 1.0 < u.duration < 5.0
     assert np.max(np.abs(u.audio)) <= 1.0 and np.max(np.abs(u.audio)) > 0.05
     assert u.phones[0].start == 0.0 and u.phones[-1].end == pytest.approx(u.duration)
@@ -175,7 +195,7 @@ def test_espeak_marks_stops_late_which_alignment_fixes():
 
 
 @pytest.mark.parametrize("voice_id", ["espeak:en-gb-x-rp+m2", "flite:awb", "festival:kal_diphone",
-                                      "piper:joe"])  # fmt: skip
+                                      "piper:joe", *PROGRAM_IDS])  # fmt: skip
 def test_same_arguments_give_identical_output(voice_id):
     a = voices.synthesize("Seven brave men.", voice_id, rate=1.1, pitch=0.9, volume=0.8, seed=3)
     b = voices.synthesize("Seven brave men.", voice_id, rate=1.1, pitch=0.9, volume=0.8, seed=3)
@@ -200,13 +220,14 @@ def median_f0(u: voices.Utterance) -> float:
 
 @pytest.mark.parametrize("voice_id", ["espeak:en-us+f3", "flite:slt", "flite:rms",
                                       "festival:ked_diphone", "festival:cmu_us_slt_arctic_hts",
-                                      "piper:joe"])  # fmt: skip
+                                      "piper:joe", *PROGRAM_IDS])  # fmt: skip
 def test_rate_pitch_volume_controls(voice_id):
     text = "The rain in the valley stays mainly on the plain."
-    base = voices.synthesize(text, voice_id, timing="engine")
-    fast = voices.synthesize(text, voice_id, rate=1.4, timing="engine")
-    high = voices.synthesize(text, voice_id, pitch=1.3, timing="engine")
-    quiet = voices.synthesize(text, voice_id, volume=0.5, timing="engine")
+    timing = "aligned" if voices.get_voice(voice_id).extra else "engine"
+    base = voices.synthesize(text, voice_id, timing=timing)
+    fast = voices.synthesize(text, voice_id, rate=1.4, timing=timing)
+    high = voices.synthesize(text, voice_id, pitch=1.3, timing=timing)
+    quiet = voices.synthesize(text, voice_id, volume=0.5, timing=timing)
     assert fast.duration < 0.88 * base.duration
     speech = lambda u: sum(p.duration for p in u.phones if p.symbol != SIL)  # noqa: E731
     assert speech(fast) < 0.85 * speech(base)
@@ -241,6 +262,8 @@ def test_missing_engine_names_what_to_install(monkeypatch):
         voices.synthesize("Hello there.", "flite:slt")
     with pytest.raises(EngineUnavailableError, match="festvox-kdlpc16k"):
         voices.synthesize("Hello there.", "festival:ked_diphone")
+    with pytest.raises(EngineUnavailableError, match="contrib/non-free.*mbrola-us2"):
+        voices.synthesize("Hello there.", "mbrola:us2")
     assert not voices.get_voice("flite:awb").available()
     assert os.environ["PATH"] == "/nonexistent"
 

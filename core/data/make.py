@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio import resample
+from .align import AlignmentError
 from .articulation import SpeakerStyle, articulate
 from .augment import augment
 from .corpus import CorpusConfig, Job, Sequence_, habits_seed, voice_seed
@@ -50,9 +51,12 @@ def frame_pitch(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int) 
 def make_sequence(job: Job, text: str, config: CorpusConfig) -> Sequence_:
     """Synthesize and animate one job (pure function of its fields and the corpus config)."""
     rng = np.random.default_rng(job.seed)
-    utt = synthesize(
-        text, job.voice, rate=job.rate, pitch=job.pitch, volume=job.volume, seed=job.seed
-    )
+    try:
+        utt = synthesize(
+            text, job.voice, rate=job.rate, pitch=job.pitch, volume=job.volume, seed=job.seed
+        )
+    except AlignmentError:  # rare (programs with no timeline); their own reading aligns
+        utt = synthesize(text, job.voice, volume=job.volume, seed=job.seed)
     audio = resample(utt.audio, utt.sample_rate, config.sample_rate)
     n_frames = int(round(len(audio) / config.sample_rate * config.fps))
     rms = frame_rms(audio, config.sample_rate, config.fps, n_frames)

@@ -2,12 +2,14 @@
 sentences) and one entry point, ``synthesize``, with exact phone timing.
 
 Engines (one module each in ``engines/``): espeak-ng (libespeak-ng via ctypes), flite,
-festival, Piper. Every utterance comes back with ARPAbet phones that tile the whole clip.
+festival, Piper, and programs with no timeline (MBROLA, RHVoice, Pico). Every utterance comes
+back with ARPAbet phones that tile the whole clip.
 Timing per engine (measured against pocketsphinx alignment, see docs/DATA.md):
 
 - flite, festival: the engine's own segment times (exact: they drive the waveform);
 - espeak-ng, Piper: the engine's phone *sequence*, re-timed by pocketsphinx forced alignment
-  (espeak marks stops at the burst, ~30 ms after the closure starts; Piper runs ~35 ms late).
+  (espeak marks stops at the burst, ~30 ms after the closure starts; Piper runs ~35 ms late);
+- MBROLA, RHVoice, Pico: cmudict's phones of the text, timed by the same alignment.
 
 Run ``python -m core.data.voices`` to list voices and whether each is installed here.
 """
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engines import espeak, festival, flite, piper
+from .engines import espeak, festival, flite, piper, programs
 from .engines.base import EngineResult, EngineUnavailableError, Utterance
 from .phones import SIL, Phone, check_phones, segments_to_phones
 from .sentences import TextError, check_text
@@ -54,9 +56,12 @@ class Voice:
     timing: str
     install: str  # what to install when it is missing
     language: str = "en"  # "en", or the language whose letter-to-sound rules read the text
+    extra: bool = False  # from Debian contrib/non-free: training-only, not in the default list
 
     def available(self) -> bool:
         """True when its engine and voice data are installed here."""
+        if self.engine in programs.PROGRAMS:
+            return programs.available(self.engine, self.name)
         if self.engine == "espeak":
             return espeak.available()
         if self.engine == "flite":
@@ -84,6 +89,11 @@ def _festival(name: str, gender: str, speaker: str, language: str = "en") -> Voi
     accent = "en-us" if language == "en" else language
     return Voice(f"festival:{name}", "festival", name, accent, gender, speaker, "engine",
                  f"apt-get install festival {pkg}", language)  # fmt: skip
+
+
+def _program(engine: str, name: str, accent: str, gender: str, speaker: str) -> Voice:
+    return Voice(f"{engine}:{name}", engine, name, accent, gender, speaker, "aligned",
+                 programs.install_hint(engine, name), extra=True)  # fmt: skip
 
 
 VOICES: tuple[Voice, ...] = (
@@ -116,6 +126,16 @@ VOICES: tuple[Voice, ...] = (
     _festival("czech_krb", "child", "krb", "cs"),
     _festival("czech_machac", "male", "machac", "cs"),
     _festival("czech_ph", "male", "ph", "cs"),
+    # more recorded English speakers from Debian contrib/non-free: training only (--voices)
+    _program("mbrola", "us1", "en-us", "female", "mbrola-us1"),
+    _program("mbrola", "us2", "en-us", "male", "mbrola-us2"),
+    _program("mbrola", "us3", "en-us", "male", "mbrola-us3"),
+    _program("mbrola", "en1", "en-gb", "male", "mbrola-en1"),
+    _program("rhvoice", "alan", "en-gb-scotland", "male", "alan"),
+    _program("rhvoice", "bdl", "en-us", "male", "bdl"),
+    _program("rhvoice", "clb", "en-us", "female", "clb"),
+    _program("pico", "en-US", "en-us", "female", "pico-en-US"),
+    _program("pico", "en-GB", "en-gb", "female", "pico-en-GB"),
 )  # fmt: skip
 _BY_ID = {v.id: v for v in VOICES}
 
@@ -128,13 +148,16 @@ class UnknownVoiceError(KeyError):
 
 
 def list_voices(
-    available_only: bool = False, languages: Collection[str] | None = ("en",)
+    available_only: bool = False, languages: Collection[str] | None = ("en",), extras: bool = False
 ) -> list[Voice]:
-    """Registered voices of these languages (None: all), or only those installed here."""
+    """Registered voices of these languages (None: all), with or without the contrib/non-free
+    extras, or only those installed here."""
     return [
         v
         for v in VOICES
-        if (languages is None or v.language in languages) and (not available_only or v.available())
+        if (languages is None or v.language in languages)
+        and (extras or not v.extra)
+        and (not available_only or v.available())
     ]
 
 
@@ -179,8 +202,10 @@ def synthesize(
     volume = _check_range("volume", volume, VOLUME_RANGE)
     if timing not in ("auto", "engine", "aligned"):
         raise ValueError(f"timing must be 'auto', 'engine' or 'aligned', not {timing!r}")
-    res = _engine_result(voice, text, rate, pitch, volume, seed)
     mode = voice.timing if timing == "auto" else timing
+    if mode == "engine" and voice.engine in programs.PROGRAMS:
+        raise ValueError(f"{voice.id} prints no phone timeline: use timing 'aligned' or 'auto'")
+    res = _engine_result(voice, text, rate, pitch, volume, seed)
     return _utterance(res, voice, text, mode)
 
 
@@ -194,6 +219,8 @@ def _engine_result(
         return flite.synthesize(spoken, voice.name, rate, pitch, volume)
     if voice.engine == "festival":
         return festival.synthesize(spoken, voice.name, rate, pitch, volume)
+    if voice.engine in programs.PROGRAMS:
+        return programs.synthesize(spoken, voice.engine, voice.name, rate, pitch, volume)
     return piper.synthesize(spoken, rate, pitch, volume, seed=seed)
 
 
@@ -229,7 +256,8 @@ def _retime(res: EngineResult, engine: str) -> tuple[list[Phone], str]:
 
     "aligned": pocketsphinx phone alignment. "aligned-words": its word spans worked but the
     phone pass did not: phones split each word span in the engine's own proportions.
-    "engine-corrected": nothing aligned: the engine's times minus its measured lag.
+    "engine-corrected": nothing aligned: the engine's times minus its measured lag (programs
+    with no timeline of their own raise the AlignmentError instead).
     """
     from .align import AlignmentError, align_phones
 
@@ -239,6 +267,8 @@ def _retime(res: EngineResult, engine: str) -> tuple[list[Phone], str]:
     except AlignmentError as exc:
         if exc.word_spans is not None and len(exc.word_spans) == len(res.words):
             return _phones_in_words(res, exc.word_spans, total), "aligned-words"
+        if engine in programs.PROGRAMS:  # its own timeline is only a placeholder
+            raise
     return _minus_lag(res.phones, ENGINE_LAG.get(engine, {}), total), "engine-corrected"
 
 

@@ -1,0 +1,108 @@
+"""Speech programs that print no phone timeline: MBROLA diphone voices (through espeak-ng),
+RHVoice and SVOX Pico (Debian contrib/non-free; docs/DATA.md says how to enable them).
+
+Why they are worth it: each is another recorded English speaker (women among them), and
+recorded speakers are what the audio encoder lacks. Their phones come from the text: the first
+cmudict pronunciation of each word, spread evenly over the clip as a placeholder timeline that
+the registry always replaces by pocketsphinx forced alignment ("aligned" timing). Rate uses
+each program's own control; pitch too for MBROLA and Pico, while RHVoice gets the
+length-preserving shift; volume is a gain.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+
+from ..phones import segments_to_phones
+from ..sentences import cmudict, words_of
+from .base import EngineResult, EngineUnavailableError, as_float32
+from .pitch import shift_pitch
+
+
+@dataclass(frozen=True)
+class Program:
+    """How one engine is run: its executable, the Debian packages, and its command line."""
+
+    exe: str
+    packages: str  # what `apt-get install` needs (after enabling contrib/non-free)
+    voice_path: str  # a voice is installed when this (formatted with the voice) exists
+
+
+MBROLA_DB = "/usr/share/mbrola/{voice}/{voice}"
+PROGRAMS: dict[str, Program] = {
+    "mbrola": Program("espeak-ng", "espeak-ng mbrola mbrola-{voice}", MBROLA_DB),
+    "rhvoice": Program(
+        "RHVoice-test", "rhvoice rhvoice-english", "/usr/share/RHVoice/voices/{voice}"
+    ),
+    "pico": Program("pico2wave", "libttspico-utils", "/usr/share/pico/lang/{voice}_ta.bin"),
+}
+ESPEAK_WPM = 175  # espeak-ng's default speaking rate, words per minute
+
+
+def available(engine: str, voice: str) -> bool:
+    prog = PROGRAMS[engine]
+    return shutil.which(prog.exe) is not None and Path(prog.voice_path.format(voice=voice)).exists()
+
+
+def install_hint(engine: str, voice: str) -> str:
+    return f"apt-get install {PROGRAMS[engine].packages.format(voice=voice)}"
+
+
+def _run(argv: list[str], stdin: str) -> str:
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{Path(argv[0]).name} failed ({done.returncode}): {done.stderr.strip()}"
+        )
+    return done.stdout
+
+
+def _speak(engine: str, voice: str, text: str, rate: float, pitch: float, wav: Path) -> None:
+    """Write `text` spoken at `rate` to `wav`; MBROLA and Pico also at `pitch`, with their own
+    controls (a phase-vocoder shift of their diphones confuses the aligner)."""
+    exe = shutil.which(PROGRAMS[engine].exe) or PROGRAMS[engine].exe
+    if engine == "mbrola":  # espeak-ng writes the phones, durations and F0; mbrola speaks them
+        pho = _run(
+            [exe, "-v", f"mb-{voice}", "-s", str(round(ESPEAK_WPM * rate)), "-q", "--pho"], text
+        )
+        (wav.parent / "in.pho").write_text(pho)
+        db = MBROLA_DB.format(voice=voice)  # -e: skip a missing diphone, as espeak-ng does
+        _run(["mbrola", "-e", "-f", f"{pitch:.4f}", db, str(wav.parent / "in.pho"), str(wav)], "")
+    elif engine == "rhvoice":
+        _run([exe, "-p", voice, "-r", str(round(100 * rate)), "-o", str(wav)], text)
+    else:  # pico2wave reads its text (here SSML, for the rate and pitch) from the command line
+        ssml = f"<speed level='{round(100 * rate)}'><pitch level='{round(100 * pitch)}'>{text}"
+        _run([exe, "-l", voice, "-w", str(wav), f"{ssml}</pitch></speed>"], "")
+
+
+def synthesize(
+    text: str, engine: str, voice: str, rate: float = 1.0, pitch: float = 1.0, volume: float = 1.0
+) -> EngineResult:
+    """Speak text with one program's voice; phones are a placeholder until aligned."""
+    if not available(engine, voice):
+        raise EngineUnavailableError(
+            f"voice '{engine}:{voice}' needs Debian contrib/non-free packages: "
+            f"{install_hint(engine, voice)} (docs/DATA.md)"
+        )
+    with tempfile.TemporaryDirectory(prefix=f"{engine}-") as tmp:
+        wav = Path(tmp) / "out.wav"
+        _speak(engine, voice, text, rate, pitch, wav)
+        if not wav.exists() or wav.stat().st_size <= 44:
+            raise RuntimeError(f"{engine} wrote no audio for {text!r}")
+        samples, sr = sf.read(str(wav), dtype="int16", always_2d=False)
+    audio = as_float32(samples, volume)
+    if pitch != 1.0 and engine == "rhvoice":
+        audio = shift_pitch(audio, sr, pitch)
+    lexicon = cmudict()
+    words = [list(lexicon[w][0]) for w in words_of(text) if w in lexicon]
+    phones = [p for word in words for p in word]
+    total = len(audio) / sr
+    step = total / max(1, len(phones))
+    segs = [((p,), i * step, (i + 1) * step) for i, p in enumerate(phones)]
+    return EngineResult(audio, sr, segments_to_phones(segs, total), words)
