@@ -9,7 +9,8 @@ Timing per engine (measured against pocketsphinx alignment, see docs/DATA.md):
 - flite, festival: the engine's own segment times (exact: they drive the waveform);
 - espeak-ng, Piper: the engine's phone *sequence*, re-timed by pocketsphinx forced alignment
   (espeak marks stops at the burst, ~30 ms after the closure starts; Piper runs ~35 ms late);
-- MBROLA, RHVoice, Pico: cmudict's phones of the text, timed by the same alignment.
+- MBROLA: its phone file's durations (exact); RHVoice, Pico: cmudict's phones of the text,
+  timed by the same alignment.
 
 Run ``python -m core.data.voices`` to list voices and whether each is installed here.
 """
@@ -91,8 +92,11 @@ def _festival(name: str, gender: str, speaker: str, language: str = "en") -> Voi
                  f"apt-get install festival {pkg}", language)  # fmt: skip
 
 
-def _program(engine: str, name: str, accent: str, gender: str, speaker: str) -> Voice:
-    return Voice(f"{engine}:{name}", engine, name, accent, gender, speaker, "aligned",
+def _program(
+    engine: str, name: str, accent: str, gender: str, speaker: str, timing: str = "engine"
+) -> Voice:
+    timing = "aligned" if engine in programs.UNTIMED else timing  # MBROLA's file is exact
+    return Voice(f"{engine}:{name}", engine, name, accent, gender, speaker, timing,
                  programs.install_hint(engine, name), extra=True)  # fmt: skip
 
 
@@ -129,7 +133,7 @@ VOICES: tuple[Voice, ...] = (
     # more recorded English speakers from Debian contrib/non-free: training only (--voices)
     _program("mbrola", "us1", "en-us", "female", "mbrola-us1"),
     _program("mbrola", "us2", "en-us", "male", "mbrola-us2"),
-    _program("mbrola", "us3", "en-us", "male", "mbrola-us3"),
+    _program("mbrola", "us3", "en-us", "male", "mbrola-us3", "aligned"),  # its marks run early
     _program("mbrola", "en1", "en-gb", "male", "mbrola-en1"),
     _program("rhvoice", "alan", "en-gb-scotland", "male", "alan"),
     _program("rhvoice", "bdl", "en-us", "male", "bdl"),
@@ -203,7 +207,7 @@ def synthesize(
     if timing not in ("auto", "engine", "aligned"):
         raise ValueError(f"timing must be 'auto', 'engine' or 'aligned', not {timing!r}")
     mode = voice.timing if timing == "auto" else timing
-    if mode == "engine" and voice.engine in programs.PROGRAMS:
+    if mode == "engine" and voice.engine in programs.UNTIMED:
         raise ValueError(f"{voice.id} prints no phone timeline: use timing 'aligned' or 'auto'")
     res = _engine_result(voice, text, rate, pitch, volume, seed)
     return _utterance(res, voice, text, mode)
@@ -267,7 +271,7 @@ def _retime(res: EngineResult, engine: str) -> tuple[list[Phone], str]:
     except AlignmentError as exc:
         if exc.word_spans is not None and len(exc.word_spans) == len(res.words):
             return _phones_in_words(res, exc.word_spans, total), "aligned-words"
-        if engine in programs.PROGRAMS:  # its own timeline is only a placeholder
+        if engine in programs.UNTIMED:  # its own timeline is only a placeholder
             raise
     return _minus_lag(res.phones, ENGINE_LAG.get(engine, {}), total), "engine-corrected"
 
