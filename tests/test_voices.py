@@ -324,10 +324,10 @@ def test_every_phone_of_the_english_engines_is_mapped():
 
 
 def test_every_phone_espeak_writes_for_mbrola_is_mapped():
-    """MBROLA's phone files over 300 corpus sentences, for each database: every symbol maps."""
+    """MBROLA's phone files of every corpus sentence, for each database: every symbol maps."""
     from core.data.sentences import load_sentences
 
-    text = "\n".join(load_sentences()[::20][:300])
+    text = "\n".join(load_sentences())
     for name in ("us1", "us2", "us3", "en1"):
         pho = subprocess.run(
             ["espeak-ng", "-v", f"mb-{name}", "-q", "--pho"], input=text, capture_output=True,

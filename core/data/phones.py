@@ -164,16 +164,17 @@ IPA_MAP: dict[str, tuple[str, ...]] = {
 IPA_MARKS = frozenset("ˈˌ.ˑ‿͡ʲʰ̃")
 
 #: MBROLA's SAMPA as espeak-ng writes it for the us1/us2/us3 (American) and en1 (British)
-#: databases; aspiration marks and a flap keep their stop's lips, syllabic l/r is a vowel + L/R.
+#: databases; aspiration marks and a flap keep their stop's lips, syllabic l/n/r is a vowel +
+#: L/N/R, the French nasal A~ (Mont Blanc) AA.
 MBROLA_MAP: dict[str, tuple[str, ...]] = {
     **_CONSONANTS, **_same("p_h", "P"), **_same("t_h 4", "T"), **_same("k_h", "K"),
     "g": ("G",), "h": ("HH",), "j": ("Y",), "T": ("TH",), "D": ("DH",), "S": ("SH",),
     "Z": ("ZH",), "tS": ("CH",), "dZ": ("JH",), "N": ("NG",), "5": ("L",), "l=": ("AH", "L"),
-    "r=": ("ER",), "3:": ("ER",), **_same("i i:", "IY"), "I": ("IH",), **_same("E e", "EH"),
-    "{": ("AE",), **_same("A A: Q", "AA"), **_same("O O: O2", "AO"), "U": ("UH",),
-    **_same("u u:", "UW"), **_same("V @", "AH"), **_same("EI eI", "EY"), **_same("AI aI", "AY"),
-    "OI": ("OY",), "aU": ("AW",), "@U": ("OW",), "I@": ("IH", "AH"), "e@": ("EH", "AH"),
-    "U@": ("UH", "AH"), "_": (SIL,),
+    "n-": ("AH", "N"), "r=": ("ER",), "3:": ("ER",), **_same("i i:", "IY"), "I": ("IH",),
+    **_same("E e", "EH"), "{": ("AE",), **_same("A A: Q A~", "AA"), **_same("O O: O2", "AO"),
+    "U": ("UH",), **_same("u u:", "UW"), **_same("V @", "AH"), **_same("EI eI", "EY"),
+    **_same("AI aI", "AY"), "OI": ("OY",), "aU": ("AW",), "@U": ("OW",), "I@": ("IH", "AH"),
+    "e@": ("EH", "AH"), "U@": ("UH", "AH"), "_": (SIL,),
 }  # fmt: skip
 
 MAPS: dict[str, dict[str, tuple[str, ...]]] = {
