@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 
 import numpy as np
@@ -278,6 +279,9 @@ def test_unknown_engine_symbol_names_symbol_and_engine():
     with pytest.raises(UnknownPhoneError, match="espeak"):
         to_arpabet("@@@", "espeak")
     assert to_arpabet("@L", "espeak") == ("AH", "L")
+    # a corpus worker process sends it back to the build whole (pickled)
+    again = pickle.loads(pickle.dumps(UnknownPhoneError("q9", "mbrola")))
+    assert str(again) == str(UnknownPhoneError("q9", "mbrola")) and again.engine == "mbrola"
 
 
 def test_alignment_failure_is_an_error_not_a_guess():

@@ -49,6 +49,9 @@ class UnknownPhoneError(ValueError):
         self.symbol = symbol
         self.engine = engine
 
+    def __reduce__(self):  # so a corpus worker process can send it back whole
+        return type(self), (self.symbol, self.engine)
+
 
 # --- espeak-ng (phoneme mnemonics of the English tables en, en-us, en-us-nyc, en-rp, en-sc,
 # en-n, en-wm, en-wi and the base1 consonants they use). Pauses map to sil; zero-length virtual
