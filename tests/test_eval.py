@@ -32,6 +32,9 @@ def test_scores_rank_truth_above_baselines(tiny_corpus, random_weights):
         voices = [v for k, v in row.items() if k.startswith("LVE_mm ")]  # ... and by voice
         lve = row["LVE_mm"]
         assert voices and min(voices) <= lve * (1 + 1e-5) and max(voices) >= lve * (1 - 1e-5)
+    for row in res.values():  # blinks by voice: the voices' minutes make up the whole
+        rates = [v for k, v in row.items() if k.startswith("blinks_per_min ")]
+        assert rates and min(rates) <= row["blinks_per_min"] + 1e-6 <= max(rates) + 2e-6
     table = markdown(res)
     assert table.count("\n") == 5 and "| static |" in table
 

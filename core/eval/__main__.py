@@ -42,7 +42,9 @@ def evaluate(
         face = Face(identity_vertices(seq.identity), deltas)
         truth = sequence_vertices(seq, deltas)
         audio = seq.audio.astype(np.float32) / 32768.0
-        totals["ground truth"].add(score(truth, truth, face.rest, seq.phones, template))
+        totals["ground truth"].add(
+            _with_voice(score(truth, truth, face.rest, seq.phones, template), seq)
+        )
         for name, method in methods.items():
             pred = method(audio, len(truth), face)
             totals[name].add(_with_voice(score(pred, truth, face.rest, seq.phones, template), seq))
@@ -54,9 +56,13 @@ def evaluate(
 
 
 def _with_voice(t: Totals, seq) -> Totals:
-    """`t` with its frames' LVE also under the sequence's voice (column "LVE_mm <voice>"):
-    held-out voices differ, and the mean alone hides which one a method fails on."""
-    t.extra[f"LVE_mm {seq.job.voice}"] = [e for c in FRAME_CLASSES for e in t.extra[f"LVE_{c}_mm"]]
+    """`t` with its frames' LVE and its blink rate also under the sequence's voice (columns
+    "LVE_mm <voice>", "blinks_per_min <voice>"): held-out voices differ, and the mean alone
+    hides which one a method fails on. The rate is listed once per frame, so the column's
+    mean is the voice's blinks over its minutes, as in "blinks_per_min"."""
+    voice = seq.job.voice
+    t.extra[f"LVE_mm {voice}"] = [e for c in FRAME_CLASSES for e in t.extra[f"LVE_{c}_mm"]]
+    t.extra[f"blinks_per_min {voice}"] = [60.0 * t.blinks / t.seconds] * t.frames
     return t
 
 
