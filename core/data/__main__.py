@@ -33,7 +33,7 @@ def _show(args: argparse.Namespace) -> None:
 def _voices(_: argparse.Namespace) -> None:
     from .voices import list_voices
 
-    for voice in list_voices(languages=None):
+    for voice in list_voices(languages=None, extras=True):
         print(voice.id, voice.language)
 
 

@@ -28,11 +28,12 @@ from .pitch import shift_pitch
 
 @dataclass(frozen=True)
 class Program:
-    """How one engine is run: its executable, the Debian packages, and its command line."""
+    """One program: its executable, its Debian packages, and the file that shows a voice is
+    installed (formatted with the voice's name)."""
 
     exe: str
     packages: str  # what `apt-get install` needs (after enabling contrib/non-free)
-    voice_path: str  # a voice is installed when this (formatted with the voice) exists
+    voice_path: str
 
 
 MBROLA_DB = "/usr/share/mbrola/{voice}/{voice}"
