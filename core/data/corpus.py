@@ -48,9 +48,9 @@ class CorpusConfig:
     pitch_range: tuple[float, float] = (0.85, 1.2)
     volume_range: tuple[float, float] = (0.5, 1.0)
     # Who owns the upper-face habits (blink rate, brow activity, ...): "sequence" draws them
-    # per sequence; "voice" per voice. Why per sequence: with per-voice habits the audio
-    # prior learns "sounds like training voice X, so blink like X", and an unheard voice
-    # gets whatever rate its nearest training voice had (4-19 blinks/min, RESULTS.md).
+    # per sequence; "voice" per voice. Why per sequence: a voice does not tell how often its
+    # speaker blinks, so the data should not say it does (with per-voice habits the audio
+    # prior can learn each training voice's rate; docs/RESULTS.md, `habits`).
     habits: str = "sequence"
 
     def __post_init__(self) -> None:
