@@ -95,7 +95,7 @@ TEMPERATURE_SCALE_lipgap = 1.2
 TEMPERATURE_SCALE_sealwarp = 1.5
 TEMPERATURE_SCALE_seal2 = 1.3
 TEMPERATURE_SCALE_lipfit2 = 1.45
-TEMPERATURE_SCALE_masks = 1.55
+TEMPERATURE_SCALE_masks = 1.64
 # Compared with the bundled network in docs/RESULTS.md at these scales (not calibrated).
 TEMPERATURE_SCALE_lipfit = 1.3
 TEMPERATURE_SCALE_lipfit2s = 1.3
