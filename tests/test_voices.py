@@ -145,8 +145,8 @@ ENGINE_TIMED = [v.id for v in voices.list_voices(extras=True) if v.timing == "en
 
 @pytest.mark.parametrize("voice_id", ENGINE_TIMED)
 def test_engine_timing_agrees_with_forced_alignment(voice_id):
-    """flite/festival times vs pocketsphinx on the same phones: measured median |offset|
-    9–13 ms (docs/DATA.md); allow 25 ms."""
+    """flite/festival/MBROLA times vs pocketsphinx on the same phones: measured median
+    |offset| 9–13 ms for flite/festival (docs/DATA.md), 6–9 ms for MBROLA; allow 25 ms."""
     v = voices.get_voice(voice_id)
     res = voices._engine_result(v, "We should all go home before dark.", 1.0, 1.0, 1.0, 0)
     aligned = align_phones(res.audio, res.sample_rate, res.words)
