@@ -105,6 +105,8 @@ TEMPERATURE_SCALE_masks2 = 1.45
 TEMPERATURE_SCALE_masks3 = 1.55
 TEMPERATURE_SCALE_languages = 1.55
 TEMPERATURE_SCALE_languages_audio = 1.55
+TEMPERATURE_SCALE_habits = 1.28
+TEMPERATURE_SCALE_voices = 1.55
 
 # Where run $* reads its data: the corpus, plus the extra training corpora its config names.
 EXTRA_CORPORA_languages = $(LANGUAGE_CORPUS)
