@@ -112,6 +112,7 @@ TEMPERATURE_SCALE_voices = 1.55
 EXTRA_CORPORA_languages = $(LANGUAGE_CORPUS)
 EXTRA_CORPORA_languages_audio = $(LANGUAGE_CORPUS)
 EXTRA_CORPORA_voices = $(VOICE_CORPUS)
+EXTRA_CORPORA_scratch_voices = $(VOICE_CORPUS)
 DATA = --corpus $(CORPUS) $(if $(EXTRA_CORPORA_$*),--extra-corpora $(EXTRA_CORPORA_$*))
 
 # The prior of run $* on its finished stage 1, then its weights file.
@@ -154,6 +155,7 @@ refine-lipfit3 refine-colour refine-masks: refine-lipfit2
 refine-masks2 refine-masks3 refine-habits: refine-masks
 refine-languages refine-languages_audio: refine-masks corpus-languages
 refine-voices: refine-masks corpus-voices
+train-scratch_voices: corpus-voices
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \
 	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)
