@@ -2,8 +2,8 @@
 sentences) and one entry point, ``synthesize``, with exact phone timing.
 
 Engines (one module each in ``engines/``): espeak-ng (libespeak-ng via ctypes), flite,
-festival, Piper, and programs with no timeline (MBROLA, RHVoice, Pico). Every utterance comes
-back with ARPAbet phones that tile the whole clip.
+festival, Piper, and the programs of Debian contrib/non-free (MBROLA, RHVoice, Pico). Every
+utterance comes back with ARPAbet phones that tile the whole clip.
 Timing per engine (measured against pocketsphinx alignment, see docs/DATA.md):
 
 - flite, festival: the engine's own segment times (exact: they drive the waveform);
