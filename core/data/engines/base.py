@@ -1,12 +1,14 @@
-"""Types shared by the speech engines: the synthesised utterance and the errors they raise."""
+"""Types shared by the speech engines: the synthesised utterance and the errors they raise,
+and the timeline of engines that print phones with end times but no words."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..phones import Phone
+from ..phones import SIL, Phone, segments_to_phones, to_arpabet
 
 
 class EngineUnavailableError(RuntimeError):
@@ -57,3 +59,20 @@ def as_float32(samples: np.ndarray, scale: float = 1.0) -> np.ndarray:
         a = a.astype(np.float32) / 32768.0
     a = a.astype(np.float32).reshape(-1) * np.float32(scale)
     return np.ascontiguousarray(np.clip(a, -1.0, 1.0))
+
+
+def pause_timeline(
+    marks: Iterable[tuple[str, float]], engine: str, total: float
+) -> tuple[list[Phone], list[list[str]]]:
+    """(engine symbol, end time) marks -> (ARPAbet phones over [0, total], words). Such engines
+    print no words, so the phones between two pauses stand for one."""
+    segs, words, start = [], [[]], 0.0
+    for symbol, end in marks:
+        arpa = to_arpabet(symbol, engine)
+        segs.append((arpa, start, end))
+        start = end
+        if arpa == (SIL,):
+            words.append([])
+        else:
+            words[-1].extend(arpa)
+    return segments_to_phones(segs, total), [w for w in words if w]

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from ..phones import SIL, segments_to_phones, to_arpabet
-from .base import EngineResult, EngineUnavailableError, as_float32
+from .base import EngineResult, EngineUnavailableError, as_float32, pause_timeline
 from .pitch import shift_pitch
 
 #: Voices built into Debian's flite and whether flite's f0_shift feature changes their pitch.
@@ -55,19 +54,6 @@ def synthesize(
     audio = as_float32(samples, volume)
     if not engine_pitch and pitch != 1.0:
         audio = shift_pitch(audio, sr, pitch)
-    total = len(audio) / sr
-    segs, words, start = [], [[]], 0.0
-    for token in done.stdout.split():
-        name, _, end_s = token.rpartition(":")
-        end = float(end_s)
-        arpa = to_arpabet(name, "flite")
-        segs.append((arpa, start, end))
-        start = end
-        # flite prints no words: group the phones between pauses instead.
-        if arpa == (SIL,):
-            if words[-1]:
-                words.append([])
-        else:
-            words[-1].extend(arpa)
-    words = [w for w in words if w]
-    return EngineResult(audio, sr, segments_to_phones(segs, total), words)
+    marks = [token.rpartition(":")[::2] for token in done.stdout.split()]
+    timeline = pause_timeline(((name, float(end)) for name, end in marks), "flite", len(audio) / sr)
+    return EngineResult(audio, sr, *timeline)

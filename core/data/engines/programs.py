@@ -18,11 +18,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
-from ..phones import SIL, Phone, segments_to_phones, to_arpabet
+from ..phones import Phone, segments_to_phones
 from ..sentences import cmudict, words_of
-from .base import EngineResult, EngineUnavailableError, as_float32
+from .base import EngineResult, EngineUnavailableError, as_float32, pause_timeline
 from .pitch import shift_pitch
 
 
@@ -89,20 +90,9 @@ def _speak(engine: str, voice: str, text: str, rate: float, pitch: float, wav: P
 def pho_timeline(pho: str, total: float) -> tuple[list[Phone], list[list[str]]]:
     """MBROLA's phone file -> (ARPAbet phones with their times, words between pauses). Exact:
     mbrola renders every phone for the duration the file gives it."""
-    segs, words, start = [], [[]], 0.0
-    for line in pho.splitlines():
-        fields = line.split()
-        if not fields or line.startswith(";"):
-            continue
-        arpa = to_arpabet(fields[0], "mbrola")
-        end = start + float(fields[1]) / 1000.0
-        segs.append((arpa, start, end))
-        start = end
-        if arpa == (SIL,):
-            words.append([])
-        else:
-            words[-1].extend(arpa)
-    return segments_to_phones(segs, total), [w for w in words if w]
+    rows = [line.split() for line in pho.splitlines() if line.strip() and line[0] != ";"]
+    ends = np.cumsum([float(row[1]) / 1000.0 for row in rows])
+    return pause_timeline(zip((row[0] for row in rows), ends, strict=True), "mbrola", total)
 
 
 def _placeholder(text: str, total: float) -> tuple[list[Phone], list[list[str]]]:
