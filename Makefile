@@ -59,11 +59,14 @@ demo: dist
 CORPUS ?= data/corpus
 RUNS ?= runs
 THREADS ?= 1
-# Upper-face habits per sequence; HABITS=voice builds (or resumes) the per-voice corpora of
-# sessions 1-6, on which the chain up to `masks` was trained (docs/DATA.md).
+# Upper-face habits and speaking styles per sequence; HABITS=voice STYLES=voice builds (or
+# resumes) the per-voice corpora of sessions 1-6, on which the chain up to `masks` was
+# trained, and STYLES=voice the corpus of session 7 (docs/DATA.md).
 HABITS ?= sequence
+STYLES ?= sequence
+TRAITS = --habits $(HABITS) --styles $(STYLES)
 corpus: $(VENV)/.ready system-deps
-	$(PY) -m core.data build --out $(CORPUS) --hours 4 --habits $(HABITS)
+	$(PY) -m core.data build --out $(CORPUS) --hours 4 $(TRAITS)
 
 # More speakers for training only: festival voices of other languages reading the English
 # sentences (no val or test split; configs name it in [train] extra_corpora).
@@ -73,7 +76,7 @@ LANGUAGE_VOICES = festival:lp_diphone festival:pc_diphone festival:suo_fi_lj_dip
   festival:czech_machac festival:czech_ph
 corpus-languages: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(LANGUAGE_CORPUS) --hours 2 --voices $(LANGUAGE_VOICES) \
-	  --val-voices --test-voices --habits $(HABITS)
+	  --val-voices --test-voices $(TRAITS)
 
 # More recorded English speakers for training only: nine voices from Debian contrib/non-free
 # (MBROLA, RHVoice, SVOX Pico) reading the English training sentences (no val or test split).
@@ -82,7 +85,7 @@ EXTRA_VOICES = mbrola:us1 mbrola:us2 mbrola:us3 mbrola:en1 rhvoice:alan rhvoice:
   rhvoice:clb pico:en-US pico:en-GB
 corpus-voices: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(VOICE_CORPUS) --hours 2 --voices $(EXTRA_VOICES) \
-	  --val-voices --test-voices --habits $(HABITS)
+	  --val-voices --test-voices $(TRAITS)
 
 train: refine-masks train-l2
 
@@ -146,13 +149,14 @@ REFINE_FROM_languages = masks
 REFINE_FROM_languages_audio = masks
 REFINE_FROM_habits = masks
 REFINE_FROM_voices = masks
+REFINE_FROM_styles = masks
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
 refine-seal3 refine-lipfit: refine-seal2
 refine-lipfit2 refine-lipfit2s: refine-lipfit
 refine-lipfit3 refine-colour refine-masks: refine-lipfit2
-refine-masks2 refine-masks3 refine-habits: refine-masks
+refine-masks2 refine-masks3 refine-habits refine-styles: refine-masks
 refine-languages refine-languages_audio: refine-masks corpus-languages
 refine-voices: refine-masks corpus-voices
 train-scratch_voices: corpus-voices

@@ -16,11 +16,11 @@ from core.config import ModelConfig
 from core.data.build import build_corpus
 from core.data.corpus import (
     CorpusConfig,
-    habits_seed,
     jobs,
     load_manifest,
     read_shard,
     shard_path,
+    trait_seed,
 )
 from core.data.make import make_sequence
 from core.data.phones import BILABIALS
@@ -56,29 +56,33 @@ def test_same_job_same_sequence():
     assert np.array_equal(a.identity, b.identity) and a.phones == b.phones
 
 
-def test_upper_face_habits_belong_to_the_sequence_not_the_voice(template):
-    """Per-sequence habits change only the upper face: same audio, face and lips."""
+@pytest.mark.parametrize("trait", ["habits", "styles"])
+def test_traits_belong_to_the_sequence_not_the_voice(template, trait):
+    """Per-sequence habits change only the upper face, per-sequence styles only the mouth:
+    the same audio and face either way."""
     stream = jobs(VOICES, len(load_sentences()), TINY)
     first = next(stream)
     second = next(j for j in stream if j.voice == first.voice)
-    assert habits_seed(first, TINY) != habits_seed(second, TINY)
-    per_voice = replace(TINY, habits="voice")
-    assert habits_seed(first, per_voice) == habits_seed(second, per_voice)
+    assert trait_seed(first, TINY, "sequence") != trait_seed(second, TINY, "sequence")
+    assert trait_seed(first, TINY, "voice") == trait_seed(second, TINY, "voice")
 
     text = load_sentences()[first.sentence]
+    per_voice = replace(TINY, **{trait: "voice"})
     a, b = make_sequence(first, text, TINY), make_sequence(first, text, per_voice)
     assert a.audio.tobytes() == b.audio.tobytes() and np.array_equal(a.identity, b.identity)
     upper = [template.arkit_names.index(n) for n in UPPER_FACE_UNITS]
     lower = np.setdiff1d(np.arange(a.weights.shape[1]), upper)
-    assert np.array_equal(a.weights[:, lower], b.weights[:, lower])
-    assert not np.array_equal(a.weights[:, upper], b.weights[:, upper])
+    changed, kept = (upper, lower) if trait == "habits" else (lower, upper)
+    assert np.array_equal(a.weights[:, kept], b.weights[:, kept])
+    assert not np.array_equal(a.weights[:, changed], b.weights[:, changed])
 
 
-def test_habits_option_is_checked_and_old_manifests_read_per_voice():
-    with pytest.raises(ValueError, match="habits must be one of"):
-        CorpusConfig(habits="speaker")
-    old = {k: v for k, v in TINY.to_json().items() if k != "habits"}
-    assert CorpusConfig.from_json(old).habits == "voice"
+@pytest.mark.parametrize("trait", ["habits", "styles"])
+def test_trait_options_are_checked_and_old_manifests_read_per_voice(trait):
+    with pytest.raises(ValueError, match=f"{trait} must be one of"):
+        CorpusConfig(**{trait: "speaker"})
+    old = {k: v for k, v in TINY.to_json().items() if k not in ("habits", "styles")}
+    assert CorpusConfig.from_json(old) == replace(TINY, habits="voice", styles="voice")
     assert CorpusConfig.from_json(TINY.to_json()) == TINY
 
 

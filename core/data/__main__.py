@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..cli import run_cli
-from .corpus import HABITS, CorpusConfig
+from .corpus import OWNERS, CorpusConfig
 
 
 def _build(args: argparse.Namespace) -> None:
@@ -18,7 +18,7 @@ def _build(args: argparse.Namespace) -> None:
         held_out["val_voices"] = tuple(args.val_voices)
     if args.test_voices is not None:
         held_out["test_voices"] = tuple(args.test_voices)
-    config = CorpusConfig(seed=args.seed, habits=args.habits, **held_out)
+    config = CorpusConfig(seed=args.seed, habits=args.habits, styles=args.styles, **held_out)
     manifest = build_corpus(args.out, args.hours, config, workers=args.workers)
     print(f"{args.out}: {manifest['hours']:.2f} h in {len(manifest['shards'])} shards")
 
@@ -48,12 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--voices", nargs="*", help="voice ids (default: every English voice)")
     b.add_argument("--val-voices", nargs="*", help="held out for validation (none: give no ids)")
     b.add_argument("--test-voices", nargs="*")
-    b.add_argument(
-        "--habits",
-        choices=HABITS,
-        default=HABITS[0],
-        help="upper-face habits drawn per sequence (default) or per voice (older corpora)",
-    )
+    for trait, what in (("habits", "upper-face habits"), ("styles", "speaking styles")):
+        b.add_argument(
+            f"--{trait}",
+            choices=OWNERS,
+            default=OWNERS[0],
+            help=f"{what} drawn per sequence (default) or per voice (older corpora)",
+        )
     b.set_defaults(run=_build)
     s = sub.add_parser("show", help="contact sheet of one sequence: face, waveform, phones")
     s.add_argument("corpus", type=Path)

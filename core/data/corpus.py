@@ -23,7 +23,7 @@ from .phones import PHONE_SET, Phone
 SPLITS = ("train", "val", "test")
 PHONE_SYMBOLS = tuple(sorted(PHONE_SET))
 FORMAT_VERSION = 1
-HABITS = ("sequence", "voice")
+OWNERS = ("sequence", "voice")  # who owns a person's traits: each sequence, or its voice
 
 
 @dataclass(frozen=True)
@@ -47,22 +47,27 @@ class CorpusConfig:
     rate_range: tuple[float, float] = (0.8, 1.25)
     pitch_range: tuple[float, float] = (0.85, 1.2)
     volume_range: tuple[float, float] = (0.5, 1.0)
-    # Who owns the upper-face habits (blink rate, brow activity, ...): "sequence" draws them
-    # per sequence; "voice" per voice. Why per sequence: a voice does not tell how often its
-    # speaker blinks, so the data should not say it does (with per-voice habits the audio
-    # prior can learn each training voice's rate; docs/RESULTS.md, `habits`).
+    # Who owns a person's traits, "sequence" (drawn per sequence) or "voice" (per voice): the
+    # upper-face habits (blink rate, brow activity, ...) and the speaking style (lip range, jaw
+    # habits, resting smile, asymmetry, lead). Why per sequence: a voice does not tell how
+    # often its speaker blinks or how they move their mouth, and each sequence has its own
+    # face; per voice, the network learns each training voice's traits and gives an unheard
+    # voice some training voice's (docs/RESULTS.md, `habits` and `styles`).
     habits: str = "sequence"
+    styles: str = "sequence"
 
     def __post_init__(self) -> None:
-        if self.habits not in HABITS:
-            raise ValueError(f"habits must be one of {HABITS}, not {self.habits!r}")
+        for key in ("habits", "styles"):
+            if getattr(self, key) not in OWNERS:
+                raise ValueError(f"{key} must be one of {OWNERS}, not {getattr(self, key)!r}")
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict) -> CorpusConfig:
-        data = {"habits": "voice"} | data  # manifests written before the key had per-voice habits
+        # manifests written before these keys had per-voice traits
+        data = {"habits": "voice", "styles": "voice"} | data
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -150,13 +155,14 @@ def jobs(voices: Sequence[str], n_sentences: int, config: CorpusConfig) -> Itera
 
 
 def voice_seed(voice: str, config: CorpusConfig) -> int:
-    """A stable per-voice seed: a voice keeps its speaking habits across the corpus."""
+    """A stable per-voice seed: the seed of a voice's traits when the voice owns them."""
     return zlib.crc32(f"{config.seed}:{voice}".encode())
 
 
-def habits_seed(job: Job, config: CorpusConfig) -> int:
-    """The seed of a sequence's upper-face habits: its own, or its voice's (`config.habits`)."""
-    return job.seed if config.habits == "sequence" else voice_seed(job.voice, config)
+def trait_seed(job: Job, config: CorpusConfig, owner: str) -> int:
+    """The seed of one of a sequence's traits (`config.habits`, `config.styles`): its own
+    seed, or its voice's."""
+    return job.seed if owner == "sequence" else voice_seed(job.voice, config)
 
 
 # --- shards ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from ..audio import resample
 from .align import AlignmentError
 from .articulation import SpeakerStyle, articulate
 from .augment import augment
-from .corpus import CorpusConfig, Job, Sequence_, habits_seed, voice_seed
+from .corpus import CorpusConfig, Job, Sequence_, trait_seed
 from .identities import identity_unit_deltas, identity_vertices, sample_identity
 from .mouth import calibrate
 from .upper_face import UpperFaceHabits, upper_face
@@ -61,13 +61,12 @@ def make_sequence(job: Job, text: str, config: CorpusConfig) -> Sequence_:
     n_frames = int(round(len(audio) / config.sample_rate * config.fps))
     rms = frame_rms(audio, config.sample_rate, config.fps, n_frames)
 
-    speaker = voice_seed(job.voice, config)
     identity = sample_identity(int(rng.integers(2**31))).coeffs
     calibration = calibrate(identity_vertices(identity), identity_unit_deltas(identity))
     mouth = articulate(
         utt.phones,
         fps=config.fps,
-        style=SpeakerStyle.sample(speaker),
+        style=SpeakerStyle.sample(trait_seed(job, config, config.styles)),
         rms=rms,
         n_frames=n_frames,
         calibration=calibration,
@@ -76,7 +75,7 @@ def make_sequence(job: Job, text: str, config: CorpusConfig) -> Sequence_:
         n_frames,
         fps=config.fps,
         seed=int(rng.integers(2**31)),
-        habits=UpperFaceHabits.sample(habits_seed(job, config)),
+        habits=UpperFaceHabits.sample(trait_seed(job, config, config.habits)),
         pitch=frame_pitch(audio, config.sample_rate, config.fps, n_frames),
         energy=rms,
     )
