@@ -3,6 +3,8 @@ lip on the teeth for F/V, rounding vs spreading, anticipation, rest in silence, 
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import pytest
 
@@ -218,6 +220,16 @@ def test_speaker_styles_are_seeded_and_matter(template):
     left, right = (template.arkit_names.index(f"mouthSmile{s}") for s in ("Left", "Right"))
     lopsided = articulate(phones, FPS, SpeakerStyle(asymmetry=0.15, smile=0.1))
     assert (lopsided[:, left] > lopsided[:, right]).all()
+
+
+def test_mean_style_is_the_average_speaker():
+    """The phone baseline's style for an unseen speaker is the mean of the corpus's draws."""
+    draws = [SpeakerStyle.sample(np.random.default_rng(s)) for s in range(4000)]
+    mean = SpeakerStyle.mean()
+    for field in fields(SpeakerStyle):
+        values = np.array([getattr(d, field.name) for d in draws])
+        spread = values.max() - values.min()
+        assert abs(values.mean() - getattr(mean, field.name)) < 0.02 * spread, field.name
 
 
 def test_only_jaw_and_mouth_units_move(template):

@@ -172,6 +172,12 @@ class SpeakerStyle:
             coarticulation=float(rng.uniform(0.8, 1.25)),
         )
 
+    @classmethod
+    def mean(cls) -> SpeakerStyle:
+        """The average speaker of `sample`: the best single guess for a speaker one has not
+        seen (the phone-recognition baseline's; the default style has no smile or jaw habit)."""
+        return cls(jaw_forward=0.075, smile=0.075, coarticulation=1.025)
+
 
 def _recipes(cal: FaceCalibration) -> dict[str, tuple[np.ndarray, float]]:
     """Per parameter: a direction in ARKit weight space and the mm it gives per unit."""

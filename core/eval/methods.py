@@ -44,7 +44,7 @@ def phone_baseline(audio: np.ndarray, n: int, face: Face, fps: float = 30.0) -> 
     weights = articulate(
         phones,
         fps=fps,
-        style=SpeakerStyle(),
+        style=SpeakerStyle.mean(),
         rms=frame_rms(audio, 16000, fps, n),
         n_frames=n,
         calibration=calibrate(face.rest, face.deltas),
