@@ -58,6 +58,7 @@ class TrainConfig:
     mel_warp: float = 0.0  # training windows: log-mel frequency axis stretched by 1 -/+ this
     mel_colour: float = 0.0  # training windows: random EQ and blur of this strength (nats)
     mel_masks: int = 0  # training windows: this many SpecAugment band and time masks each
+    edge_frames: int = 0  # training windows may reach this far past a sequence's ends (Windows)
     threads: int = 2
     refine_from: str = ""  # refine: the run whose finished checkpoint is refined
     refine_modules: tuple[str, ...] = ("decoder",)  # which parts of MeshTalk refine trains
@@ -246,7 +247,7 @@ def _train_windows(tcfg: TrainConfig, cfg: ModelConfig, frames: int, steps: int,
     length = steps * tcfg.batch_size
     augment = (tcfg.mel_warp, tcfg.mel_colour, tcfg.mel_masks)
     roots = (tcfg.corpus, *tcfg.extra_corpora)
-    return Windows(roots, "train", frames, cfg, length, seed, *augment)
+    return Windows(roots, "train", frames, cfg, length, seed, *augment, tcfg.edge_frames)
 
 
 def _adam(params: list, lr: float, resume_from: Path | None) -> torch.optim.Adam:

@@ -138,6 +138,30 @@ def test_windows_line_up_audio_and_vertices(tiny_corpus):
     assert all(np.array_equal(again[k], ds[5][k]) for k in again)
 
 
+def test_windows_reach_past_the_ends_where_silence_goes_on(tiny_corpus):
+    """`edge_frames`: a window may start before a sequence or end after it, where the face
+    holds its first or last frame; off, the draws are those of before."""
+    from core.data.dataset import Windows
+
+    cfg = ModelConfig()
+    plain = Windows(tiny_corpus, "train", 16, cfg, length=10)
+    edged = Windows(tiny_corpus, "train", 16, cfg, length=10, edge_frames=8)
+    full = edged.faces[0].vertices(edged.row[0])
+    n = len(full)
+    before = edged._vertices(0, -5)
+    assert np.array_equal(before[:5], np.repeat(full[:1], 5, axis=0))
+    assert np.array_equal(before[5:], full[:11])
+    after = edged._vertices(0, n - 10)
+    assert np.array_equal(after[:10], full[n - 10 :])
+    assert np.array_equal(after[10:], np.repeat(full[-1:], 6, axis=0))
+    assert np.array_equal(edged._vertices(0, 3), full[3:19])
+
+    again = Windows(tiny_corpus, "train", 16, cfg, length=10, edge_frames=0)
+    assert all(np.array_equal(again[4][k], plain[4][k]) for k in again[4])
+    differ = [not np.array_equal(edged[i]["mel"], plain[i]["mel"]) for i in range(10)]
+    assert any(differ)
+
+
 def test_training_only_corpus_of_other_languages_joins_the_windows(tiny_corpus, tmp_path):
     """Voices of other languages (festival, their own phone sets) make a corpus with no val or
     test split; training windows draw from it and the main corpus alike."""

@@ -49,6 +49,7 @@ class Windows(Dataset):
         mel_warp: float = 0.0,
         mel_colour: float = 0.0,
         mel_masks: int = 0,
+        edge_frames: int = 0,
     ) -> None:
         roots = [root] if isinstance(root, (str, Path)) else list(root)
         parts = [load_split(Path(r), split) for r in roots]
@@ -60,6 +61,11 @@ class Windows(Dataset):
         self.mel_warp = mel_warp  # each window's log-mel warped by a factor in 1 -/+ this
         self.mel_colour = mel_colour  # ... and recoloured (random_colour's strength)
         self.mel_masks = mel_masks  # ... and masked (mask_mel)
+        # A window may start up to edge_frames before a sequence or end as far after it, where
+        # the silence goes on: zero audio, the first or last frame's face. Why: a frame k from
+        # an end is in only k + 1 of the windows that fit, so the silences at the ends, which
+        # are most of a sentence's silence, were trained on a fraction as often as speech.
+        self.edge_frames = edge_frames
         self.epoch = 0
         self.p = sizes / sizes.sum()  # every window equally likely; too short: never
         # The cache covers the whole split, whatever the window length, so all stages and
@@ -92,7 +98,8 @@ class Windows(Dataset):
 
     def _window(self, rng: np.random.Generator, k: int) -> dict[str, torch.Tensor]:
         seq = self.sequences[k]
-        t0 = int(rng.integers(len(seq.weights) - self.frames + 1))
+        edge, n = self.edge_frames, len(seq.weights)
+        t0 = int(rng.integers(-edge, n - self.frames + 1 + edge))
         cfg = self.cfg
         audio = audio_window(seq, t0, self.frames, cfg.fps, cfg.sample_rate)
         mel = log_mel(audio, cfg)
@@ -105,7 +112,18 @@ class Windows(Dataset):
         return {
             "mel": torch.from_numpy(np.ascontiguousarray(mel, np.float32)),
             "start": torch.tensor(int(round(MARGIN_S * cfg.fps))),
-            "vertices": torch.from_numpy(self.faces[k].vertices(self.row[k], t0, t0 + self.frames)),
+            "vertices": torch.from_numpy(self._vertices(k, t0)),
             "template": torch.from_numpy(self.faces[k].rest(self.row[k]).astype(np.float32)),
             "sequence": torch.tensor(k),
         }
+
+    def _vertices(self, k: int, t0: int) -> np.ndarray:
+        """Frames [t0, t0 + frames) of sequence k; past its ends, its first or last frame."""
+        n, t1 = len(self.sequences[k].weights), t0 + self.frames
+        lo, hi = max(t0, 0), min(t1, n)
+        verts = self.faces[k].vertices(self.row[k], lo, hi)
+        if lo == t0 and hi == t1:
+            return verts
+        return np.concatenate(
+            [np.repeat(verts[:1], lo - t0, axis=0), verts, np.repeat(verts[-1:], t1 - hi, axis=0)]
+        )
