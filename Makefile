@@ -87,7 +87,7 @@ corpus-voices: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(VOICE_CORPUS) --hours 2 --voices $(EXTRA_VOICES) \
 	  --val-voices --test-voices $(TRAITS)
 
-train: refine-masks train-l2
+train: refine-edges train-l2
 
 # The sampling temperature a user's expressiveness 1.0 maps to, chosen per run on the
 # validation split by the blink rate (docs/RESULTS.md, "Expressiveness calibration").
@@ -99,6 +99,7 @@ TEMPERATURE_SCALE_sealwarp = 1.5
 TEMPERATURE_SCALE_seal2 = 1.3
 TEMPERATURE_SCALE_lipfit2 = 1.45
 TEMPERATURE_SCALE_masks = 1.64
+TEMPERATURE_SCALE_edges = 2.35
 # Compared with the bundled network in docs/RESULTS.md at these scales (not calibrated).
 TEMPERATURE_SCALE_lipfit = 1.3
 TEMPERATURE_SCALE_lipfit2s = 1.3
@@ -110,6 +111,7 @@ TEMPERATURE_SCALE_languages = 1.55
 TEMPERATURE_SCALE_languages_audio = 1.55
 TEMPERATURE_SCALE_habits = 1.28
 TEMPERATURE_SCALE_voices = 1.55
+TEMPERATURE_SCALE_styles = 1.64
 
 # Where run $* reads its data: the corpus, plus the extra training corpora its config names.
 EXTRA_CORPORA_languages = $(LANGUAGE_CORPUS)
@@ -150,6 +152,7 @@ REFINE_FROM_languages_audio = masks
 REFINE_FROM_habits = masks
 REFINE_FROM_voices = masks
 REFINE_FROM_styles = masks
+REFINE_FROM_edges = styles
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
@@ -159,6 +162,7 @@ refine-lipfit3 refine-colour refine-masks: refine-lipfit2
 refine-masks2 refine-masks3 refine-habits refine-styles: refine-masks
 refine-languages refine-languages_audio: refine-masks corpus-languages
 refine-voices: refine-masks corpus-voices
+refine-edges: refine-styles
 train-scratch_voices: corpus-voices
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \

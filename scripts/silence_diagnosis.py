@@ -1,0 +1,99 @@
+"""Where a trained run's lips sit in silence: LVE (mm) in silent and in speaking frames of the
+lips decoded from each way of choosing the codes, and the largest mean error of one lip vertex
+over the silent frames (a bias the same in every sequence, not noise).
+
+- `stage 1, own`: the fusion's codes from the true audio and the sequence's own expression;
+- `stage 1, other`: ... and another sequence's expression (as the cross-modal loss trains);
+- `prior`: the prior's argmax codes from the audio alone (the runtime, unsampled).
+
+    python scripts/silence_diagnosis.py /work/data/runs/styles/stage1.pt \
+        --corpus /work/data/corpus_styles --split test --limit 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from voice_diagnosis import offsets_of  # noqa: E402
+
+from core.audio import log_mel  # noqa: E402
+from core.data.corpus import load_split  # noqa: E402
+from core.data.identities import identity_vertices  # noqa: E402
+from core.eval.scores import FRAME_CLASSES, frame_classes  # noqa: E402
+from core.model import codes_to_onehot  # noqa: E402
+from core.template import load_template  # noqa: E402
+from core.train import load_checkpoint  # noqa: E402
+
+
+@torch.no_grad()
+def decoded(model, prior, seq, other) -> dict[str, np.ndarray]:
+    """(T, V, 3) vertices of each way of choosing the codes for one sequence."""
+    rest = identity_vertices(seq.identity)
+    n = len(seq.weights)
+    template = torch.from_numpy(rest.astype(np.float32))[None]
+    mel = log_mel(seq.audio.astype(np.float32) / 32768.0, model.cfg)
+    audio = model.encode_audio(torch.from_numpy(mel)[None], n)
+
+    def decode(onehot: torch.Tensor) -> np.ndarray:
+        return model.decode(template, onehot)[0].numpy() + rest
+
+    def fused(expression: np.ndarray) -> np.ndarray:
+        expression = np.resize(expression, (n, *expression.shape[1:])).astype(np.float32)
+        logits = model.logits(audio, model.encode_expression(torch.from_numpy(expression)[None]))
+        return decode(model.quantize(logits)[0])
+
+    prior_codes = codes_to_onehot(prior.sample(audio[0], argmax=True)[None], model.cfg)
+    return {
+        "stage 1, own": fused(offsets_of(seq)),
+        "stage 1, other": fused(offsets_of(other)),
+        "prior": decode(prior_codes),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", type=Path, help="a run's stage1.pt (with its prior)")
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--limit", type=int, default=40)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    _, model, prior, _ = load_checkpoint(args.checkpoint)
+    model.eval()
+    prior.eval()
+    lips = load_template().region("lips")
+    silence = FRAME_CLASSES.index("silence")
+    errors, bias = defaultdict(lambda: ([], [])), defaultdict(list)
+    seqs = load_split(args.corpus, args.split)[: args.limit]
+    for i, seq in enumerate(seqs):
+        truth = offsets_of(seq) + identity_vertices(seq.identity)
+        quiet = frame_classes(seq.phones, len(truth), 30.0) == silence
+        for name, pred in decoded(model, prior, seq, seqs[(i + 1) % len(seqs)]).items():
+            diff = (pred[:, lips] - truth[:, lips]) * 1000
+            err = np.linalg.norm(diff, axis=-1).max(axis=1)
+            errors[name][0].extend(err[quiet])
+            errors[name][1].extend(err[~quiet])
+            if quiet.any():
+                bias[name].append(diff[quiet].mean(axis=0))
+    print("| codes | LVE in silence | LVE in speech | largest mean error in silence |")
+    print("|---|---|---|---|")
+    for name, (quiet, loud) in errors.items():
+        mean = np.mean(bias[name], axis=0)
+        j = int(np.linalg.norm(mean, axis=-1).argmax())
+        xyz = np.round(mean[j], 1)
+        where = f"{np.linalg.norm(mean[j]):.2f} mm at vertex {lips[j]} (x y z {xyz})"
+        print(f"| {name} | {np.mean(quiet):.2f} | {np.mean(loud):.2f} | {where} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
