@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from voice_diagnosis import offsets_of  # noqa: E402
+from voice_diagnosis import offsets_of, trained  # noqa: E402
 
 from core.audio import log_mel  # noqa: E402
 from core.data.corpus import load_split  # noqa: E402
@@ -31,7 +31,6 @@ from core.data.identities import identity_vertices  # noqa: E402
 from core.eval.scores import FRAME_CLASSES, frame_classes  # noqa: E402
 from core.model import codes_to_onehot  # noqa: E402
 from core.template import load_template  # noqa: E402
-from core.train import load_checkpoint  # noqa: E402
 
 
 @torch.no_grad()
@@ -67,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=40)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    _, model, prior, _ = load_checkpoint(args.checkpoint)
-    model.eval()
-    prior.eval()
+    model, prior = trained(args.checkpoint)
     lips = load_template().region("lips")
     silence = FRAME_CLASSES.index("silence")
     errors, bias = defaultdict(lambda: ([], [])), defaultdict(list)

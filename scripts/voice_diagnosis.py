@@ -42,6 +42,12 @@ def offsets_of(seq) -> np.ndarray:
     )
 
 
+def trained(checkpoint: Path):
+    """A run's MeshTalk and prior from its stage1.pt, in eval mode."""
+    _, model, prior, _ = load_checkpoint(checkpoint)
+    return model.eval(), prior.eval()
+
+
 @torch.no_grad()
 def lip_errors(model, prior, seq, other, lips) -> dict[str, np.ndarray]:
     """Per-frame LVE (m) of each way of choosing the codes for one sequence."""
@@ -76,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-voice", type=int, default=12, help="first N sequences per voice")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    _, model, prior, _ = load_checkpoint(args.checkpoint)
-    model.eval()
-    prior.eval()
+    model, prior = trained(args.checkpoint)
     lips = load_template().region("lips")
     by_voice = defaultdict(list)
     for seq in load_split(args.corpus, args.split):
