@@ -16,6 +16,8 @@ from core.eval.scores import FRAME_CLASSES, count_blinks, frame_classes
 
 
 def test_scores_rank_truth_above_baselines(tiny_corpus, random_weights):
+    from core.data.corpus import load_split
+
     methods = {"static": static, "phones": phone_baseline, "net": meshtalk(random_weights)}
     res = evaluate(tiny_corpus, methods, "test", limit=3, seeds_differ="net")
     truth, still, phones = res["ground truth"], res["static"], res["phones"]
@@ -35,6 +37,10 @@ def test_scores_rank_truth_above_baselines(tiny_corpus, random_weights):
     for row in res.values():  # blinks by voice: the voices' minutes make up the whole
         rates = [v for k, v in row.items() if k.startswith("blinks_per_min ")]
         assert rates and min(rates) <= row["blinks_per_min"] + 1e-6 <= max(rates) + 2e-6
+    (voice,) = {s.job.voice for s in load_split(tiny_corpus, "test")[:3]}  # the one test voice
+    for row in (still, phones, truth):  # ... so its columns are the whole split's
+        assert row[f"LVE_mm {voice}"] == pytest.approx(row["LVE_mm"])
+        assert row[f"blinks_per_min {voice}"] == pytest.approx(row["blinks_per_min"])
     table = markdown(res)
     assert table.count("\n") == 5 and "| static |" in table
 

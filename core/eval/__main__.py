@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from ..data.identities import identity_unit_deltas, identity_vertices
 from ..template import load_template
 from .methods import Face, meshtalk, phone_baseline, static
 from .recordings import evaluate_recordings, read_list
-from .scores import FRAME_CLASSES, Totals, score
+from .scores import Totals, score
 
 COLUMNS = ("LVE_mm", "FDD_mm", "pbm_closure", "open_vowel_rate", "blinks_per_min")
 
@@ -36,34 +37,38 @@ def evaluate(
     """Summaries per method (and the ground truth's own, as a reference row)."""
     template = load_template()
     sequences = load_split(corpus, split)[:limit]
-    totals = {name: Totals() for name in ["ground truth", *methods]}
+    names = ["ground truth", *methods]
+    totals = {name: Totals() for name in names}
+    by_voice = {name: defaultdict(Totals) for name in names}
     for i, seq in enumerate(sequences):
         deltas = identity_unit_deltas(seq.identity)
         face = Face(identity_vertices(seq.identity), deltas)
         truth = sequence_vertices(seq, deltas)
         audio = seq.audio.astype(np.float32) / 32768.0
-        totals["ground truth"].add(
-            _with_voice(score(truth, truth, face.rest, seq.phones, template), seq)
-        )
+        preds = {"ground truth": truth}
         for name, method in methods.items():
-            pred = method(audio, len(truth), face)
-            totals[name].add(_with_voice(score(pred, truth, face.rest, seq.phones, template), seq))
+            preds[name] = method(audio, len(truth), face)
             if name == seeds_differ:
-                totals[name].add(_seed_spread(method, audio, len(truth), face, pred, template))
+                spread = _seed_spread(method, audio, len(truth), face, preds[name], template)
+                totals[name].add(spread)
+        for name, pred in preds.items():
+            scores = score(pred, truth, face.rest, seq.phones, template)
+            totals[name].add(scores)
+            by_voice[name][seq.job.voice].add(scores)
         print(f"\r{i + 1}/{len(sequences)} sequences", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    return {name: t.summary() for name, t in totals.items()}
+    return {name: _summary(totals[name], by_voice[name]) for name in names}
 
 
-def _with_voice(t: Totals, seq) -> Totals:
-    """`t` with its frames' LVE and its blink rate also under the sequence's voice (columns
-    "LVE_mm <voice>", "blinks_per_min <voice>"): held-out voices differ, and the mean alone
-    hides which one a method fails on. The rate is listed once per frame, so the column's
-    mean is the voice's blinks over its minutes, as in "blinks_per_min"."""
-    voice = seq.job.voice
-    t.extra[f"LVE_mm {voice}"] = [e for c in FRAME_CLASSES for e in t.extra[f"LVE_{c}_mm"]]
-    t.extra[f"blinks_per_min {voice}"] = [60.0 * t.blinks / t.seconds] * t.frames
-    return t
+def _summary(total: Totals, by_voice: dict[str, Totals]) -> dict[str, float]:
+    """The split's summary plus "LVE_mm <voice>" and "blinks_per_min <voice>": held-out voices
+    differ, and the mean alone hides which one a method fails on."""
+    out = total.summary()
+    for voice, totals in sorted(by_voice.items()):
+        mine = totals.summary()
+        out[f"LVE_mm {voice}"] = mine["LVE_mm"]
+        out[f"blinks_per_min {voice}"] = mine["blinks_per_min"]
+    return out
 
 
 def _seed_spread(method, audio, n, face, pred, template) -> Totals:
