@@ -118,6 +118,7 @@ EXTRA_CORPORA_languages = $(LANGUAGE_CORPUS)
 EXTRA_CORPORA_languages_audio = $(LANGUAGE_CORPUS)
 EXTRA_CORPORA_voices = $(VOICE_CORPUS)
 EXTRA_CORPORA_scratch_voices = $(VOICE_CORPUS)
+EXTRA_CORPORA_voices_styles = $(VOICE_CORPUS)
 DATA = --corpus $(CORPUS) $(if $(EXTRA_CORPORA_$*),--extra-corpora $(EXTRA_CORPORA_$*))
 
 # The prior of run $* on its finished stage 1, then its weights file.
@@ -153,6 +154,7 @@ REFINE_FROM_habits = masks
 REFINE_FROM_voices = masks
 REFINE_FROM_styles = masks
 REFINE_FROM_edges = styles
+REFINE_FROM_voices_styles = edges
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
@@ -163,6 +165,7 @@ refine-masks2 refine-masks3 refine-habits refine-styles: refine-masks
 refine-languages refine-languages_audio: refine-masks corpus-languages
 refine-voices: refine-masks corpus-voices
 refine-edges: refine-styles
+refine-voices_styles: refine-edges corpus-voices
 train-scratch_voices: corpus-voices
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \
