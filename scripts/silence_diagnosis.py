@@ -23,39 +23,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from voice_diagnosis import offsets_of, trained  # noqa: E402
+from voice_diagnosis import decodings, offsets_of, trained  # noqa: E402
 
-from core.audio import log_mel  # noqa: E402
 from core.data.corpus import load_split  # noqa: E402
 from core.data.identities import identity_vertices  # noqa: E402
 from core.eval.scores import FRAME_CLASSES, frame_classes  # noqa: E402
-from core.model import codes_to_onehot  # noqa: E402
 from core.template import load_template  # noqa: E402
-
-
-@torch.no_grad()
-def decoded(model, prior, seq, other) -> dict[str, np.ndarray]:
-    """(T, V, 3) vertices of each way of choosing the codes for one sequence."""
-    rest = identity_vertices(seq.identity)
-    n = len(seq.weights)
-    template = torch.from_numpy(rest.astype(np.float32))[None]
-    mel = log_mel(seq.audio.astype(np.float32) / 32768.0, model.cfg)
-    audio = model.encode_audio(torch.from_numpy(mel)[None], n)
-
-    def decode(onehot: torch.Tensor) -> np.ndarray:
-        return model.decode(template, onehot)[0].numpy() + rest
-
-    def fused(expression: np.ndarray) -> np.ndarray:
-        expression = np.resize(expression, (n, *expression.shape[1:])).astype(np.float32)
-        logits = model.logits(audio, model.encode_expression(torch.from_numpy(expression)[None]))
-        return decode(model.quantize(logits)[0])
-
-    prior_codes = codes_to_onehot(prior.sample(audio[0], argmax=True)[None], model.cfg)
-    return {
-        "stage 1, own": fused(offsets_of(seq)),
-        "stage 1, other": fused(offsets_of(other)),
-        "prior": decode(prior_codes),
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,9 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     errors, bias = defaultdict(lambda: ([], [])), defaultdict(list)
     seqs = load_split(args.corpus, args.split)[: args.limit]
     for i, seq in enumerate(seqs):
-        truth = offsets_of(seq) + identity_vertices(seq.identity)
+        own, other = offsets_of(seq), offsets_of(seqs[(i + 1) % len(seqs)])
+        truth = own + identity_vertices(seq.identity)
         quiet = frame_classes(seq.phones, len(truth), 30.0) == silence
-        for name, pred in decoded(model, prior, seq, seqs[(i + 1) % len(seqs)]).items():
+        expressions = {"stage 1, own": own, "stage 1, other": other}
+        for name, pred in decodings(model, prior, seq, expressions).items():
             diff = (pred[:, lips] - truth[:, lips]) * 1000
             err = np.linalg.norm(diff, axis=-1).max(axis=1)
             errors[name][0].extend(err[quiet])

@@ -49,14 +49,15 @@ def trained(checkpoint: Path):
 
 
 @torch.no_grad()
-def lip_errors(model, prior, seq, other, lips) -> dict[str, np.ndarray]:
-    """Per-frame LVE (m) of each way of choosing the codes for one sequence."""
+def decodings(model, prior, seq, expressions: dict[str, np.ndarray], warps=()) -> dict:
+    """(T, V, 3) vertices of each way of choosing the codes for one sequence: the fusion's
+    codes from the true audio and each named expression (offsets, tiled or cut to length),
+    then the prior's argmax codes from the audio ("prior"), and from its log-mel warped by
+    each factor ("prior @ w")."""
     cfg, rest = model.cfg, identity_vertices(seq.identity)
-    truth = offsets_of(seq) + rest
-    n = len(truth)
+    n = len(seq.weights)
     template = torch.from_numpy(rest.astype(np.float32))[None]
     mel = log_mel(seq.audio.astype(np.float32) / 32768.0, cfg)
-    expression = np.resize(offsets_of(other), truth.shape).astype(np.float32)  # tiled or cut
 
     def decoded(onehot: torch.Tensor) -> np.ndarray:
         return model.decode(template, onehot)[0].numpy() + rest
@@ -67,10 +68,23 @@ def lip_errors(model, prior, seq, other, lips) -> dict[str, np.ndarray]:
     def prior_codes(audio: torch.Tensor) -> torch.Tensor:
         return codes_to_onehot(prior.sample(audio[0], argmax=True)[None], cfg)
 
+    def fused(expression: np.ndarray) -> np.ndarray:
+        expression = np.resize(expression, (n, *expression.shape[1:])).astype(np.float32)
+        logits = model.logits(audio, model.encode_expression(torch.from_numpy(expression)[None]))
+        return decoded(model.quantize(logits)[0])
+
     audio = encoded(mel)  # both the fusion and the prior read it
-    logits = model.logits(audio, model.encode_expression(torch.from_numpy(expression)[None]))
-    preds = {"stage 1": decoded(model.quantize(logits)[0]), "prior": decoded(prior_codes(audio))}
-    preds.update({f"prior @ {w}": decoded(prior_codes(encoded(warp_mel(mel, w)))) for w in WARPS})
+    preds = {name: fused(expression) for name, expression in expressions.items()}
+    preds["prior"] = decoded(prior_codes(audio))
+    preds.update({f"prior @ {w}": decoded(prior_codes(encoded(warp_mel(mel, w)))) for w in warps})
+    return preds
+
+
+def lip_errors(model, prior, seq, other, lips) -> dict[str, np.ndarray]:
+    """Per-frame LVE (m) of each way of choosing the codes for one sequence (the fusion's
+    with another sequence's expression, as the cross-modal loss trains)."""
+    truth = offsets_of(seq) + identity_vertices(seq.identity)
+    preds = decodings(model, prior, seq, {"stage 1": offsets_of(other)}, WARPS)
     return {k: lip_vertex_errors(p, truth, lips) for k, p in preds.items()}
 
 
