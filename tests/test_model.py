@@ -73,6 +73,15 @@ def test_config_roundtrip_and_default_toml():
     assert ModelConfig.from_json(CFG.to_json()) == CFG
     with pytest.raises(ValueError, match="unknown"):
         ModelConfig.from_dict({"n_mel": 80})
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_config_reads(path):
+    """Configs name only what differs from ModelConfig(); a typo must not pass silently."""
+    from core.train import TrainConfig
+
+    assert ModelConfig.from_toml(path).n_vertices == CFG.n_vertices
+    assert TrainConfig.from_toml(path).run.endswith(path.stem)
     with pytest.raises(ValueError, match="loss_mode"):
         ModelConfig(loss_mode="l1")
     assert CFG.audio_half_context == 50 and CFG.audio_shift == 0  # 0.5 s each side
