@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         truth = sequence_vertices(seq, deltas)
         n, fps, sr = len(truth), config.fps, config.sample_rate
         rms = frame_rms(seq.audio.astype(np.float32) / 32768.0, sr, fps, n)
+        calibration = calibrate(rest, deltas)  # the face's, whatever the style
         styles = {
             "default": SpeakerStyle(),
             "mean": SpeakerStyle.mean(),
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for name, style in styles.items():
             weights = articulate(
-                seq.phones, fps, style, rms=rms, n_frames=n, calibration=calibrate(rest, deltas)
+                seq.phones, fps, style, rms=rms, n_frames=n, calibration=calibration
             )
             pred = apply_units(rest, deltas, weights.astype(np.float16).astype(np.float32))
             errors[seq.job.voice, name].extend(lip_vertex_errors(pred, truth, lips))
