@@ -155,6 +155,7 @@ REFINE_FROM_voices = masks
 REFINE_FROM_styles = masks
 REFINE_FROM_edges = styles
 REFINE_FROM_voices_styles = edges
+REFINE_FROM_bilabials = edges
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
@@ -166,6 +167,7 @@ refine-languages refine-languages_audio: refine-masks corpus-languages
 refine-voices: refine-masks corpus-voices
 refine-edges: refine-styles
 refine-voices_styles: refine-edges corpus-voices
+refine-bilabials: refine-edges
 train-scratch_voices: corpus-voices
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \

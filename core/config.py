@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 LOSS_MODES = ("xmod", "l2")
-# The loss weights of ModelConfig: what a refine takes from its own config (the network
+SEAL_FRAMES = ("sealed", "bilabial")
+# The loss settings of ModelConfig: what a refine takes from its own config (the network
 # itself comes from the refined run).
-LOSS_WEIGHTS = ("eyelid_weight", "lip_weight", "seal_weight", "lip_vertex_weight")
+LOSS_SETTINGS = ("eyelid_weight", "lip_weight", "seal_weight", "seal_frames", "lip_vertex_weight")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ class ModelConfig:
     eyelid_weight: float = 1.0
     lip_weight: float = 0.0  # x the lip-gap loss (upper-minus-lower lip vectors, mm^2)
     seal_weight: float = 0.0  # extra lip-gap (and lip-vertex) weight on frames with sealed lips
+    # which sealed frames get it: "sealed", all of them; "bilabial", those inside a P/B/M.
+    # Why: lips also rest sealed in silence and between phones, and weighting those 1 + 16 biased
+    # every frame whose audio leaves the mouth uncertain towards a seal (docs/RESULTS.md).
+    seal_frames: str = "sealed"
     lip_vertex_weight: float = 0.0  # x the L2 of the lip vertices (those LVE measures), mm^2
     mouth_regions: tuple[str, ...] = ("mouth",)
     upper_regions: tuple[str, ...] = ("upper_face",)
@@ -83,6 +88,8 @@ class ModelConfig:
             problems.append("prior_kernel must be 2 (the incremental runtime assumes it)")
         if self.loss_mode not in LOSS_MODES:
             problems.append(f"loss_mode must be one of {LOSS_MODES}, got {self.loss_mode!r}")
+        if self.seal_frames not in SEAL_FRAMES:
+            problems.append(f"seal_frames must be one of {SEAL_FRAMES}, got {self.seal_frames!r}")
         if len(self.template_widths) < 1 or self.template_widths[-1] != self.latent_dim:
             problems.append("template_widths must end with latent_dim")
         if self.fmax > self.sample_rate / 2:

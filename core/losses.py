@@ -99,12 +99,18 @@ def gap_loss(
     return (err if frame_weights is None else err * frame_weights).mean()
 
 
-def seal_weights(target: torch.Tensor, midline: torch.Tensor, extra: float) -> torch.Tensor:
+def seal_weights(
+    target: torch.Tensor, midline: torch.Tensor, extra: float, where: torch.Tensor | None = None
+) -> torch.Tensor:
     """(B, T) frame weights 1 + extra where the true lips are sealed (midline gap under the
-    evaluation's CLOSED_MM): a seal lasts two or three frames, too few to count in a mean
-    over all frames, and it is what a viewer notices when it is missing."""
+    evaluation's CLOSED_MM) and `where` (B, T) is true (everywhere when None): a seal lasts
+    two or three frames, too few to count in a mean over all frames, and it is what a viewer
+    notices when it is missing."""
     gap = (target[..., midline[0], 2] - target[..., midline[1], 2]) * MM
-    return 1.0 + extra * (gap < CLOSED_MM).to(target.dtype)
+    sealed = gap < CLOSED_MM
+    if where is not None:
+        sealed = sealed & where.bool()
+    return 1.0 + extra * sealed.to(target.dtype)
 
 
 class StageOneLoss(nn.Module):
@@ -119,7 +125,8 @@ class StageOneLoss(nn.Module):
     l2: plain reconstruction from (audio_i, expr_i) over all vertices (the ablation).
     Both add `eyelid_weight` x the eyelid loss on the expression-driven reconstruction,
     `lip_weight` x the lip-gap loss and `lip_vertex_weight` x the L2 of the lip vertices on
-    the audio-driven one (sealed frames of both weighted 1 + `seal_weight`). The lip-gap
+    the audio-driven one (sealed frames of both weighted 1 + `seal_weight`; with
+    `seal_frames` "bilabial" only those inside a P/B/M phone). The lip-gap
     loss closes the lips however it can (a rolled lip closes too); the lip-vertex loss
     closes them where the truth does, which is what LVE measures."""
 
@@ -142,10 +149,12 @@ class StageOneLoss(nn.Module):
         template: torch.Tensor,
         start: int = 0,
         noise: torch.Tensor | None = None,
+        bilabial: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """mel (B, N, n_mels), offsets (B, T, V, 3) targets, template (B, V, 3) ->
         {"total", and the parts}; the xmod mode needs an even B. `noise` (B, T, H, C): the
-        Gumbel noise of each item (fresh noise when None)."""
+        Gumbel noise of each item (fresh noise when None). `bilabial` (B, T): the frames
+        inside a P/B/M phone (needed when `seal_frames` is "bilabial")."""
         audio = model.encode_audio(mel, offsets.shape[1], start)
         expr = model.encode_expression(offsets)
         out: dict[str, torch.Tensor] = {}
@@ -172,8 +181,13 @@ class StageOneLoss(nn.Module):
         total = total + self.cfg.eyelid_weight * out["eyelid"]
         frames = None
         if self.cfg.seal_weight:
+            where = None
+            if self.cfg.seal_frames == "bilabial":
+                if bilabial is None:
+                    raise ValueError('seal_frames "bilabial" needs the P/B/M frames of the batch')
+                where = bilabial
             frames = seal_weights(
-                offsets + template[:, None], self.lip_midline, self.cfg.seal_weight
+                offsets + template[:, None], self.lip_midline, self.cfg.seal_weight, where
             )
         if self.cfg.lip_weight:
             out["lip"] = gap_loss(audio_pred, offsets, self.lip_pairs, frames)

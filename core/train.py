@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .config import LOSS_WEIGHTS, ModelConfig
+from .config import LOSS_SETTINGS, ModelConfig
 from .data.dataset import Windows
 from .export import load_checkpoint, save_checkpoint
 from .losses import StageOneLoss, region_weights
@@ -352,7 +352,9 @@ def _pairs_step(
 def _stage1_loss(loss_fn: StageOneLoss, model: MeshTalk, batch: dict, noise=None) -> dict:
     offsets = batch["vertices"] - batch["template"][:, None]
     start = int(batch["start"][0])
-    return loss_fn(model, batch["mel"], offsets, batch["template"], start, noise=noise)
+    return loss_fn(
+        model, batch["mel"], offsets, batch["template"], start, noise, batch["bilabial"]
+    )
 
 
 def _mean(x: torch.Tensor, n: int) -> float:
@@ -420,8 +422,8 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     if n > 1:
         dist.barrier()
     trained, model, prior, extra = load_checkpoint(ckpt_path)
-    weights = {k: getattr(cfg, k) for k in LOSS_WEIGHTS}
-    cfg = replace(trained, **weights)  # the network as trained, this config's losses
+    losses = {k: getattr(cfg, k) for k in LOSS_SETTINGS}
+    cfg = replace(trained, **losses)  # the network as trained, this config's losses
     model.cfg = cfg
     step, total = extra.get("refine_step", 0), tcfg.refine_iterations
     if not total:

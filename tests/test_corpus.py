@@ -13,6 +13,7 @@ import pytest
 from conftest import TINY, VOICES
 
 from core.config import ModelConfig
+from core.data.articulation import phone_frames
 from core.data.build import build_corpus
 from core.data.corpus import (
     CorpusConfig,
@@ -155,6 +156,12 @@ def test_windows_reach_past_the_ends_where_silence_goes_on(tiny_corpus):
     assert np.array_equal(after[:10], full[n - 10 :])
     assert np.array_equal(after[10:], np.repeat(full[-1:], 6, axis=0))
     assert np.array_equal(edged._vertices(0, 3), full[3:19])
+
+    inside = phone_frames(edged.sequences[0].phones, n, cfg.fps, BILABIALS)
+    assert inside.any()  # the P/B/M frames a seal weight may be restricted to
+    assert np.array_equal(edged._bilabial(0, 3), inside[3:19])
+    assert np.array_equal(edged._bilabial(0, -5), np.r_[np.zeros(5, bool), inside[:11]])
+    assert np.array_equal(edged._bilabial(0, n - 10), np.r_[inside[n - 10 :], np.zeros(6, bool)])
 
     again = Windows(tiny_corpus, "train", 16, cfg, length=10, edge_frames=0)
     assert all(np.array_equal(again[4][k], plain[4][k]) for k in again[4])

@@ -260,6 +260,41 @@ def test_seal_weights_pick_the_frames_where_the_lips_meet(template):
     assert gap_loss(pred, target, lips, frames).item() == pytest.approx(plain, rel=1e-4)
 
 
+def test_seal_weights_on_bilabials_only_leave_the_lips_at_rest_alone(template, model):
+    """seal_frames "bilabial": a sealed frame outside a P/B/M (lips resting together in a
+    silence) weighs 1, as any frame; inside one, 1 + seal_weight. The loss refuses to guess
+    the P/B/M frames when a batch does not bring them."""
+    w = region_weights(template, ModelConfig())
+    target = torch.from_numpy(np.repeat(template.vertices[None, None], 3, axis=1).copy())
+    target[0, 1, template.region("lip_lower"), 2] -= 0.010  # frame 1 open; 0 and 2 sealed
+    midline = torch.from_numpy(w.lip_midline)
+    inside = torch.tensor([[False, True, True]])  # frame 0: lips at rest, no P/B/M
+    assert seal_weights(target, midline, 8.0, inside).tolist() == [[1.0, 1.0, 9.0]]
+    assert seal_weights(target, midline, 8.0).tolist() == [[9.0, 1.0, 9.0]]
+
+    mel, offsets, tmpl = batch(template, seed=5)
+    offsets[0, 2] = torch.from_numpy(template.pose(np.zeros(len(template.arkit_names))) - template.vertices)  # at rest
+    model.eval()  # argmax codes: the same decode for every loss below
+    lips = {"lip_weight": 0.5, "lip_vertex_weight": 4.0}
+    loss = {
+        frames: StageOneLoss(ModelConfig(seal_weight=16.0, seal_frames=frames, **lips), w)
+        for frames in ("sealed", "bilabial")
+    }
+    with pytest.raises(ValueError, match="P/B/M frames"):
+        loss["bilabial"](model, mel, offsets, tmpl)
+    none = torch.zeros(offsets.shape[:2], dtype=torch.bool)
+    plain = StageOneLoss(ModelConfig(**lips), w)
+    want = plain(model, mel, offsets, tmpl)
+    got = loss["bilabial"](model, mel, offsets, tmpl, bilabial=none)
+    assert got["lipv"].item() == pytest.approx(want["lipv"].item(), rel=1e-5)
+    everywhere = loss["bilabial"](model, mel, offsets, tmpl, bilabial=~none)
+    sealed = loss["sealed"](model, mel, offsets, tmpl)
+    assert everywhere["lipv"].item() == pytest.approx(sealed["lipv"].item(), rel=1e-5)
+    assert sealed["lipv"].item() > 1.5 * want["lipv"].item()  # the rest frame is weighted
+    with pytest.raises(ValueError, match="seal_frames"):
+        ModelConfig(seal_frames="closed")
+
+
 def test_lip_vertex_loss_weights_the_lips_and_the_sealed_frames(template):
     """lip_vertex_weight adds the lip vertices' own L2 (where LVE is measured), its sealed
     frames weighted like the lip-gap loss's; a rolled lip that closes the gap still costs."""

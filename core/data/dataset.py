@@ -15,9 +15,11 @@ from torch.utils.data import Dataset
 
 from ..audio import log_mel
 from ..config import ModelConfig
+from .articulation import phone_frames
 from .augment import colour_mel, mask_mel, random_colour, warp_mel
 from .corpus import Sequence_, load_split
 from .faces import DeltaStore
+from .phones import BILABIALS
 
 MARGIN_S = 1.0  # audio around a window: covers the encoder's 0.5 s context either side
 
@@ -35,8 +37,9 @@ class Windows(Dataset):
 
     Item i is a pure function of (seed, epoch, i). Returns mel (N, n_mels) for the window plus
     MARGIN_S either side, `start` (the window's first frame within that mel, in video frames),
-    vertices (frames, V, 3), template (V, 3) (the sequence's neutral face) and the index of the
-    sequence (so a batch can pair audio and expression of different sequences)."""
+    vertices (frames, V, 3), template (V, 3) (the sequence's neutral face), `bilabial`
+    (frames,): the frames inside a P/B/M phone, and the index of the sequence (so a batch can
+    pair audio and expression of different sequences)."""
 
     def __init__(
         self,
@@ -114,8 +117,19 @@ class Windows(Dataset):
             "start": torch.tensor(int(round(MARGIN_S * cfg.fps))),
             "vertices": torch.from_numpy(self._vertices(k, t0)),
             "template": torch.from_numpy(self.faces[k].rest(self.row[k]).astype(np.float32)),
+            "bilabial": torch.from_numpy(self._bilabial(k, t0)),
             "sequence": torch.tensor(k),
         }
+
+    def _bilabial(self, k: int, t0: int) -> np.ndarray:
+        """(frames,) bool: frames [t0, t0 + frames) of sequence k inside a P/B/M phone (as the
+        articulation model seals them); none past its ends."""
+        seq = self.sequences[k]
+        inside = phone_frames(seq.phones, len(seq.weights), self.cfg.fps, BILABIALS)
+        lo, hi = max(t0, 0), min(t0 + self.frames, len(inside))
+        out = np.zeros(self.frames, bool)
+        out[lo - t0 : hi - t0] = inside[lo:hi]
+        return out
 
     def _vertices(self, k: int, t0: int) -> np.ndarray:
         """Frames [t0, t0 + frames) of sequence k; past its ends, its first or last frame."""
