@@ -352,9 +352,7 @@ def _pairs_step(
 def _stage1_loss(loss_fn: StageOneLoss, model: MeshTalk, batch: dict, noise=None) -> dict:
     offsets = batch["vertices"] - batch["template"][:, None]
     start = int(batch["start"][0])
-    return loss_fn(
-        model, batch["mel"], offsets, batch["template"], start, noise, batch["bilabial"]
-    )
+    return loss_fn(model, batch["mel"], offsets, batch["template"], start, noise, batch["bilabial"])
 
 
 def _mean(x: torch.Tensor, n: int) -> float:

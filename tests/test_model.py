@@ -273,7 +273,8 @@ def test_seal_weights_on_bilabials_only_leave_the_lips_at_rest_alone(template, m
     assert seal_weights(target, midline, 8.0).tolist() == [[9.0, 1.0, 9.0]]
 
     mel, offsets, tmpl = batch(template, seed=5)
-    offsets[0, 2] = torch.from_numpy(template.pose(np.zeros(len(template.arkit_names))) - template.vertices)  # at rest
+    rest = template.pose(np.zeros(len(template.arkit_names))) - template.vertices
+    offsets[0, 2] = torch.from_numpy(rest)  # frame 2 of item 0 at rest: its lips meet
     model.eval()  # argmax codes: the same decode for every loss below
     lips = {"lip_weight": 0.5, "lip_vertex_weight": 4.0}
     loss = {
