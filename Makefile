@@ -156,6 +156,7 @@ REFINE_FROM_styles = masks
 REFINE_FROM_edges = styles
 REFINE_FROM_voices_styles = edges
 REFINE_FROM_bilabials = edges
+REFINE_FROM_bilabials2 = bilabials
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
@@ -168,6 +169,7 @@ refine-voices: refine-masks corpus-voices
 refine-edges: refine-styles
 refine-voices_styles: refine-edges corpus-voices
 refine-bilabials: refine-edges
+refine-bilabials2: refine-bilabials
 train-scratch_voices: corpus-voices
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \
