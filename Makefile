@@ -158,6 +158,7 @@ REFINE_FROM_voices_styles = edges
 REFINE_FROM_bilabials = edges
 REFINE_FROM_bilabials2 = bilabials
 REFINE_FROM_bilabials24 = bilabials
+REFINE_FROM_closure = bilabials
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
@@ -170,7 +171,7 @@ refine-voices: refine-masks corpus-voices
 refine-edges: refine-styles
 refine-voices_styles: refine-edges corpus-voices
 refine-bilabials: refine-edges
-refine-bilabials2 refine-bilabials24: refine-bilabials
+refine-bilabials2 refine-bilabials24 refine-closure: refine-bilabials
 train-scratch_voices: corpus-voices
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \

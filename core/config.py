@@ -16,7 +16,14 @@ LOSS_MODES = ("xmod", "l2")
 SEAL_FRAMES = ("sealed", "bilabial")
 # The loss settings of ModelConfig: what a refine takes from its own config (the network
 # itself comes from the refined run).
-LOSS_SETTINGS = ("eyelid_weight", "lip_weight", "seal_weight", "seal_frames", "lip_vertex_weight")
+LOSS_SETTINGS = (
+    "eyelid_weight",
+    "lip_weight",
+    "seal_weight",
+    "seal_frames",
+    "lip_vertex_weight",
+    "closure_weight",
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class ModelConfig:
     # every frame whose audio leaves the mouth uncertain towards a seal (docs/RESULTS.md).
     seal_frames: str = "sealed"
     lip_vertex_weight: float = 0.0  # x the L2 of the lip vertices (those LVE measures), mm^2
+    closure_weight: float = 0.0  # x each P/B/M's shortfall from a seal at its tightest frame
     mouth_regions: tuple[str, ...] = ("mouth",)
     upper_regions: tuple[str, ...] = ("upper_face",)
     mask_background: float = 0.0  # weight of vertices outside a loss mask's regions

@@ -20,6 +20,7 @@ from .model import MeshTalk
 from .template import Template
 
 MM = 1000.0  # metres -> millimetres
+SEAL_MM = CLOSED_MM / 2  # the closure loss's aim: inside the score's threshold, with a margin
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,31 @@ def gap_loss(
     return (err if frame_weights is None else err * frame_weights).mean()
 
 
+def midline_gap(vertices: torch.Tensor, midline: torch.Tensor) -> torch.Tensor:
+    """(B, T) vertical lip gap at the midline (mm) of vertices (B, T, V, 3), as the evaluation
+    measures it (core.metrics.lip_gap)."""
+    return (vertices[..., midline[0], 2] - vertices[..., midline[1], 2]) * MM
+
+
+def closure_loss(
+    vertices: torch.Tensor, midline: torch.Tensor, spans: torch.Tensor
+) -> torch.Tensor:
+    """Mean over the P/B/M phones of a batch of the squared shortfall (mm^2) of the lips'
+    tightest frame from SEAL_MM: what the closure score asks (the lips meet at some frame of
+    the phone) and nothing more, so unlike a seal weight on every frame it does not lean the
+    frames around a P/B/M towards a seal. spans (B, T): j > 0 on the j-th whole P/B/M of
+    an item (Windows._bilabial)."""
+    gap = midline_gap(vertices, midline)
+    shortfalls = []
+    for j in range(1, int(spans.max()) + 1):
+        inside = spans == j
+        tightest = gap.masked_fill(~inside, float("inf")).min(dim=1).values
+        shortfalls.append(torch.relu(tightest[inside.any(dim=1)] - SEAL_MM))
+    if not shortfalls:
+        return gap.new_zeros(())
+    return torch.cat(shortfalls).pow(2).mean()
+
+
 def seal_weights(
     target: torch.Tensor, midline: torch.Tensor, extra: float, where: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -106,8 +132,7 @@ def seal_weights(
     evaluation's CLOSED_MM) and `where` (B, T) is true (everywhere when None): a seal lasts
     two or three frames, too few to count in a mean over all frames, and it is what a viewer
     notices when it is missing."""
-    gap = (target[..., midline[0], 2] - target[..., midline[1], 2]) * MM
-    sealed = gap < CLOSED_MM
+    sealed = midline_gap(target, midline) < CLOSED_MM
     if where is not None:
         sealed = sealed & where.bool()
     return 1.0 + extra * sealed.to(target.dtype)
@@ -153,8 +178,8 @@ class StageOneLoss(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """mel (B, N, n_mels), offsets (B, T, V, 3) targets, template (B, V, 3) ->
         {"total", and the parts}; the xmod mode needs an even B. `noise` (B, T, H, C): the
-        Gumbel noise of each item (fresh noise when None). `bilabial` (B, T): the frames
-        inside a P/B/M phone (needed when `seal_frames` is "bilabial")."""
+        Gumbel noise of each item (fresh noise when None). `bilabial` (B, T): the P/B/M phones
+        (Windows._bilabial; needed by `seal_frames` "bilabial" and by `closure_weight`)."""
         audio = model.encode_audio(mel, offsets.shape[1], start)
         expr = model.encode_expression(offsets)
         out: dict[str, torch.Tensor] = {}
@@ -185,7 +210,7 @@ class StageOneLoss(nn.Module):
             if self.cfg.seal_frames == "bilabial":
                 if bilabial is None:
                     raise ValueError('seal_frames "bilabial" needs the P/B/M frames of the batch')
-                where = bilabial
+                where = bilabial != 0
             frames = seal_weights(
                 offsets + template[:, None], self.lip_midline, self.cfg.seal_weight, where
             )
@@ -195,6 +220,13 @@ class StageOneLoss(nn.Module):
         if self.cfg.lip_vertex_weight:
             out["lipv"] = masked_l2(audio_pred, offsets, self.lips, frames)
             total = total + self.cfg.lip_vertex_weight * out["lipv"]
+        if self.cfg.closure_weight:
+            if bilabial is None:
+                raise ValueError("closure_weight needs the P/B/M frames of the batch")
+            out["closure"] = closure_loss(
+                audio_pred + template[:, None], self.lip_midline, bilabial
+            )
+            total = total + self.cfg.closure_weight * out["closure"]
         out["total"] = total
         return out
 

@@ -24,7 +24,7 @@ from core.data.corpus import (
     trait_seed,
 )
 from core.data.make import make_sequence
-from core.data.phones import BILABIALS
+from core.data.phones import BILABIALS, phone_spans
 from core.data.sentences import load_sentences
 from core.data.upper_face import UPPER_FACE_UNITS
 from core.metrics import lip_gap
@@ -157,11 +157,23 @@ def test_windows_reach_past_the_ends_where_silence_goes_on(tiny_corpus):
     assert np.array_equal(after[10:], np.repeat(full[-1:], 6, axis=0))
     assert np.array_equal(edged._vertices(0, 3), full[3:19])
 
-    inside = phone_frames(edged.sequences[0].phones, n, cfg.fps, BILABIALS)
-    assert inside.any()  # the P/B/M frames a seal weight may be restricted to
-    assert np.array_equal(edged._bilabial(0, 3), inside[3:19])
-    assert np.array_equal(edged._bilabial(0, -5), np.r_[np.zeros(5, bool), inside[:11]])
-    assert np.array_equal(edged._bilabial(0, n - 10), np.r_[inside[n - 10 :], np.zeros(6, bool)])
+    spans = list(phone_spans(edged.sequences[0].phones, BILABIALS, n, cfg.fps))
+    inside = np.zeros(n, bool)
+    for frames in spans:
+        inside[frames] = True
+    assert spans and np.array_equal(
+        inside, phone_frames(edged.sequences[0].phones, n, 30, BILABIALS)
+    )
+    assert np.array_equal(edged._bilabial(0, 3) != 0, inside[3:19])
+    assert np.array_equal(edged._bilabial(0, -5) != 0, np.r_[np.zeros(5, bool), inside[:11]])
+    assert np.array_equal(
+        edged._bilabial(0, n - 10) != 0, np.r_[inside[n - 10 :], np.zeros(6, bool)]
+    )
+    first = spans[0]  # the window from its first frame: span 1, whole; a window cutting it: -1
+    labels = edged._bilabial(0, int(first[0]))
+    assert np.all(labels[: len(first)] == 1)
+    if len(first) > 1:
+        assert edged._bilabial(0, int(first[-1]))[0] == -1
 
     again = Windows(tiny_corpus, "train", 16, cfg, length=10, edge_frames=0)
     assert all(np.array_equal(again[4][k], plain[4][k]) for k in again[4])

@@ -10,9 +10,12 @@ import torch
 
 from core.config import ModelConfig
 from core.losses import (
+    SEAL_MM,
     StageOneLoss,
+    closure_loss,
     gap_loss,
     masked_l2,
+    midline_gap,
     prior_loss,
     region_weights,
     seal_weights,
@@ -294,6 +297,36 @@ def test_seal_weights_on_bilabials_only_leave_the_lips_at_rest_alone(template, m
     assert sealed["lipv"].item() > 1.5 * want["lipv"].item()  # the rest frame is weighted
     with pytest.raises(ValueError, match="seal_frames"):
         ModelConfig(seal_frames="closed")
+    closing = StageOneLoss(ModelConfig(closure_weight=2.0, **lips), w)
+    with pytest.raises(ValueError, match="P/B/M frames"):
+        closing(model, mel, offsets, tmpl)
+    spans = torch.tensor([[0, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    out = closing(model, mel, offsets, tmpl, bilabial=spans)
+    extra = out["total"] - plain(model, mel, offsets, tmpl)["total"]
+    assert extra.item() == pytest.approx(2.0 * out["closure"].item(), rel=1e-4, abs=1e-6)
+
+
+def test_closure_loss_asks_one_sealed_frame_per_bilabial(template):
+    """closure_weight: per whole P/B/M of a window, the squared shortfall (mm^2) of its
+    tightest frame from SEAL_MM; one sealed frame is enough, frames outside count nothing."""
+    w = region_weights(template, ModelConfig())
+    midline = torch.from_numpy(w.lip_midline)
+    v = torch.from_numpy(np.repeat(template.vertices[None, None], 4, axis=1).copy())
+    v[0, :, template.region("lip_lower"), 2] -= 0.003  # every frame 3 mm more open
+    v[0, 2, template.region("lip_lower"), 2] += 0.002  # frame 2: 2 mm closer
+    gap = midline_gap(v, midline)[0]
+    assert closure_loss(v, midline, torch.tensor([[1, 1, 1, 0]])).item() == pytest.approx(
+        (gap[2].item() - SEAL_MM) ** 2, rel=1e-4
+    )
+    two = closure_loss(v, midline, torch.tensor([[1, 0, 0, 2]])).item()  # two phones: mean
+    assert two == pytest.approx((gap[0].item() - SEAL_MM) ** 2, rel=1e-4)
+    assert closure_loss(v, midline, torch.tensor([[0, 0, 0, -1]])).item() == 0  # a cut phone
+    v[0, 1, template.region("lip_lower"), 2] += 0.004  # frame 1 sealed: nothing to ask
+    assert closure_loss(v, midline, torch.tensor([[1, 1, 1, 0]])).item() == 0
+    v.requires_grad_(True)
+    closure_loss(v, midline, torch.tensor([[0, 0, 2, 0]])).backward()
+    moved = v.grad.abs().sum(dim=(0, 2, 3))
+    assert moved[2] > 0 and moved[[0, 1, 3]].sum() == 0  # only the tightest frame is pushed
 
 
 def test_lip_vertex_loss_weights_the_lips_and_the_sealed_frames(template):

@@ -15,11 +15,10 @@ from torch.utils.data import Dataset
 
 from ..audio import log_mel
 from ..config import ModelConfig
-from .articulation import phone_frames
 from .augment import colour_mel, mask_mel, random_colour, warp_mel
 from .corpus import Sequence_, load_split
 from .faces import DeltaStore
-from .phones import BILABIALS
+from .phones import BILABIALS, phone_spans
 
 MARGIN_S = 1.0  # audio around a window: covers the encoder's 0.5 s context either side
 
@@ -38,8 +37,8 @@ class Windows(Dataset):
     Item i is a pure function of (seed, epoch, i). Returns mel (N, n_mels) for the window plus
     MARGIN_S either side, `start` (the window's first frame within that mel, in video frames),
     vertices (frames, V, 3), template (V, 3) (the sequence's neutral face), `bilabial`
-    (frames,): the frames inside a P/B/M phone, and the index of the sequence (so a batch can
-    pair audio and expression of different sequences)."""
+    (frames,): which frames are inside a P/B/M phone (`_bilabial`), and the index of the
+    sequence (so a batch can pair audio and expression of different sequences)."""
 
     def __init__(
         self,
@@ -122,13 +121,17 @@ class Windows(Dataset):
         }
 
     def _bilabial(self, k: int, t0: int) -> np.ndarray:
-        """(frames,) bool: frames [t0, t0 + frames) of sequence k inside a P/B/M phone (as the
-        articulation model seals them); none past its ends."""
+        """(frames,) int8 of frames [t0, t0 + frames) of sequence k: j > 0 inside the window's
+        j-th whole P/B/M phone (the frames the closure score reads), -1 inside one the window
+        cuts, 0 elsewhere (and past the sequence's ends)."""
         seq = self.sequences[k]
-        inside = phone_frames(seq.phones, len(seq.weights), self.cfg.fps, BILABIALS)
-        lo, hi = max(t0, 0), min(t0 + self.frames, len(inside))
-        out = np.zeros(self.frames, bool)
-        out[lo - t0 : hi - t0] = inside[lo:hi]
+        out = np.zeros(self.frames, np.int8)
+        j = 0
+        for frames in phone_spans(seq.phones, BILABIALS, len(seq.weights), self.cfg.fps):
+            inside = frames[(frames >= t0) & (frames < t0 + self.frames)] - t0
+            whole = len(inside) == len(frames)
+            j += whole
+            out[inside] = j if whole else -1
         return out
 
     def _vertices(self, k: int, t0: int) -> np.ndarray:

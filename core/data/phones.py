@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 #: The 39 CMU dictionary phonemes, stress removed.
 ARPABET: tuple[str, ...] = (
     "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH",
@@ -36,6 +38,20 @@ class Phone:
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+
+def phone_spans(phones: Sequence[Phone], symbols: frozenset[str], n: int, fps: float):
+    """Frame index arrays of the phones in `symbols` (at least the middle frame each): the
+    frames the evaluation scores a phone on (a P/B/M is closed if the lips meet in one of
+    them), and the ones training weights."""
+    for p in phones:
+        if p.symbol in symbols:
+            frames = np.arange(int(np.ceil(p.start * fps)), int(np.floor(p.end * fps)) + 1)
+            mid = int(round((p.start + p.end) / 2 * fps))
+            frames = np.union1d(frames, [mid])
+            frames = frames[(frames >= 0) & (frames < n)]
+            if len(frames):
+                yield frames
 
 
 class UnknownPhoneError(ValueError):

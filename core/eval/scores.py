@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.phones import BILABIALS, SIL, Phone
+from ..data.phones import BILABIALS, SIL, Phone, phone_spans
 from ..metrics import eyelid_gap, lip_gap, lip_vertex_errors, upper_face_dynamics_deviation
 from ..template import Template
 
@@ -70,18 +70,6 @@ class Totals:
         }
         out.update({k: float(np.mean(v)) if v else float("nan") for k, v in self.extra.items()})
         return out
-
-
-def phone_spans(phones: Sequence[Phone], symbols: frozenset[str], n: int, fps: float):
-    """Frame index arrays of the phones in `symbols` (at least the middle frame each)."""
-    for p in phones:
-        if p.symbol in symbols:
-            frames = np.arange(int(np.ceil(p.start * fps)), int(np.floor(p.end * fps)) + 1)
-            mid = int(round((p.start + p.end) / 2 * fps))
-            frames = np.union1d(frames, [mid])
-            frames = frames[(frames >= 0) & (frames < n)]
-            if len(frames):
-                yield frames
 
 
 def frame_classes(phones: Sequence[Phone], n: int, fps: float) -> np.ndarray:
