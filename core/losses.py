@@ -180,6 +180,13 @@ class StageOneLoss(nn.Module):
         {"total", and the parts}; the xmod mode needs an even B. `noise` (B, T, H, C): the
         Gumbel noise of each item (fresh noise when None). `bilabial` (B, T): the P/B/M phones
         (Windows._bilabial; needed by `seal_frames` "bilabial" and by `closure_weight`)."""
+        by_phone = self.cfg.closure_weight or (
+            self.cfg.seal_weight and self.cfg.seal_frames == "bilabial"
+        )
+        if by_phone and bilabial is None:
+            raise ValueError(
+                'closure_weight and seal_frames "bilabial" need the P/B/M frames of the batch'
+            )
         audio = model.encode_audio(mel, offsets.shape[1], start)
         expr = model.encode_expression(offsets)
         out: dict[str, torch.Tensor] = {}
@@ -206,11 +213,7 @@ class StageOneLoss(nn.Module):
         total = total + self.cfg.eyelid_weight * out["eyelid"]
         frames = None
         if self.cfg.seal_weight:
-            where = None
-            if self.cfg.seal_frames == "bilabial":
-                if bilabial is None:
-                    raise ValueError('seal_frames "bilabial" needs the P/B/M frames of the batch')
-                where = bilabial != 0
+            where = bilabial != 0 if self.cfg.seal_frames == "bilabial" else None
             frames = seal_weights(
                 offsets + template[:, None], self.lip_midline, self.cfg.seal_weight, where
             )
@@ -221,8 +224,6 @@ class StageOneLoss(nn.Module):
             out["lipv"] = masked_l2(audio_pred, offsets, self.lips, frames)
             total = total + self.cfg.lip_vertex_weight * out["lipv"]
         if self.cfg.closure_weight:
-            if bilabial is None:
-                raise ValueError("closure_weight needs the P/B/M frames of the batch")
             out["closure"] = closure_loss(
                 audio_pred + template[:, None], self.lip_midline, bilabial
             )

@@ -162,7 +162,7 @@ def test_windows_reach_past_the_ends_where_silence_goes_on(tiny_corpus):
     for frames in spans:
         inside[frames] = True
     assert spans and np.array_equal(
-        inside, phone_frames(edged.sequences[0].phones, n, 30, BILABIALS)
+        inside, phone_frames(edged.sequences[0].phones, n, cfg.fps, BILABIALS)
     )
     assert np.array_equal(edged._bilabial(0, 3) != 0, inside[3:19])
     assert np.array_equal(edged._bilabial(0, -5) != 0, np.r_[np.zeros(5, bool), inside[:11]])

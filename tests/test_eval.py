@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from core.data.corpus import load_split
 from core.data.phones import Phone
 from core.eval.__main__ import evaluate, main, markdown
 from core.eval.methods import meshtalk, phone_baseline, static
@@ -16,8 +17,6 @@ from core.eval.scores import FRAME_CLASSES, count_blinks, frame_classes
 
 
 def test_scores_rank_truth_above_baselines(tiny_corpus, random_weights):
-    from core.data.corpus import load_split
-
     methods = {"static": static, "phones": phone_baseline, "net": meshtalk(random_weights)}
     res = evaluate(tiny_corpus, methods, "test", limit=3, seeds_differ="net")
     truth, still, phones = res["ground truth"], res["static"], res["phones"]
