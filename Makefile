@@ -159,6 +159,9 @@ REFINE_FROM_bilabials = edges
 REFINE_FROM_bilabials2 = bilabials
 REFINE_FROM_bilabials24 = bilabials
 REFINE_FROM_closure = bilabials
+REFINE_FROM_centred = rebind
+# Run rebind refines a weights file, the bundled network, rather than a run (config rebind.toml).
+REFINE_SOURCE_rebind = core/assets/meshtalk.npz
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
@@ -172,10 +175,11 @@ refine-edges: refine-styles
 refine-voices_styles: refine-edges corpus-voices
 refine-bilabials: refine-edges
 refine-bilabials2 refine-bilabials24 refine-closure: refine-bilabials
+refine-centred: refine-rebind
 train-scratch_voices: corpus-voices
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \
-	  --refine-from $(RUNS)/$(REFINE_FROM_$*) --threads $(THREADS)
+	  --refine-from $(or $(REFINE_SOURCE_$*),$(RUNS)/$(REFINE_FROM_$*)) --threads $(THREADS)
 	$(stage2-and-export)
 
 # Real human speech with P/B/M for the evaluation (Debian's Asterisk prompts, via ffmpeg).

@@ -471,6 +471,42 @@ def log_mel(audio: np.ndarray, cfg: ModelConfig = _DEFAULT) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
+# per-utterance centring (ModelConfig.mel_centring)
+
+SPEECH_RANGE = 4.6  # nats (20 dB): speech frames are this close to a clip's loud end ...
+SPEECH_FLOOR = 4.6  # ... and at least this far (20 dB) above the log floor (digital silence)
+
+
+def speech_mean(mel: np.ndarray, cfg: ModelConfig = _DEFAULT) -> np.ndarray:
+    """(n_mels,) float32 mean log-mel of a clip's speech frames; zeros if it has none (a
+    silent clip stays as it is). Speech frames: a frame power (log of the mean mel power)
+    within SPEECH_RANGE of the clip's 98th percentile (robust to a click) and SPEECH_FLOOR
+    above digital silence."""
+    mel = np.asarray(mel, np.float32)
+    if not len(mel):
+        return np.zeros(cfg.n_mels, np.float32)
+    energy = frame_power(mel)
+    floor = math.log(cfg.log_eps) + SPEECH_FLOOR
+    speech = energy >= max(float(np.percentile(energy, 98)) - SPEECH_RANGE, floor)
+    if not speech.any():
+        return np.zeros(cfg.n_mels, np.float32)
+    return mel[speech].mean(axis=0)
+
+
+def frame_power(mel: np.ndarray) -> np.ndarray:
+    """(n_frames,) log of each frame's mean mel power: its loudness, led by its loud bands."""
+    return np.log(np.exp(np.asarray(mel, np.float64)).mean(axis=1))
+
+
+def utterance_offset(audio: np.ndarray, cfg: ModelConfig = _DEFAULT) -> np.ndarray:
+    """(n_mels,) what the front end subtracts from every log-mel frame of this whole clip:
+    its `speech_mean` with `mel_centring = "utterance"`, zeros with "none"."""
+    if cfg.mel_centring == "none":
+        return np.zeros(cfg.n_mels, np.float32)
+    return speech_mean(log_mel(audio, cfg), cfg)
+
+
+# ---------------------------------------------------------------------------------------
 # timing: mel frames (100 fps) -> video frames (30 fps)
 
 

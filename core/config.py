@@ -14,6 +14,7 @@ from typing import Any
 
 LOSS_MODES = ("xmod", "l2")
 SEAL_FRAMES = ("sealed", "bilabial")
+MEL_CENTRINGS = ("none", "utterance")
 # The loss settings of ModelConfig: what a refine takes from its own config (the network
 # itself comes from the refined run).
 LOSS_SETTINGS = (
@@ -24,6 +25,9 @@ LOSS_SETTINGS = (
     "lip_vertex_weight",
     "closure_weight",
 )
+# What a refine takes from its own config besides the losses: the front end's centring (the
+# refine then measures the mel statistics again, on the centred input).
+FRONT_END_SETTINGS = ("mel_centring",)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,12 @@ class ModelConfig:
     fmin: float = 0.0
     fmax: float = 8000.0
     log_eps: float = 1e-6  # log(mel + eps): a floor for digital silence
+    # "utterance": each clip's log-mel minus its mean over the clip's speech frames
+    # (`audio.speech_mean`), as speech recognisers normalise each utterance's cepstral mean.
+    # Why: it takes out the voice's and the microphone's average spectrum and the level, which
+    # say nothing about the phones; the network heard an unheard recorded voice less well than
+    # pocketsphinx, which does this (docs/RESULTS.md). "none": the log-mel as it is.
+    mel_centring: str = "none"
     # video
     fps: int = 30
     n_vertices: int = 5084
@@ -96,6 +106,10 @@ class ModelConfig:
             problems.append("prior_kernel must be 2 (the incremental runtime assumes it)")
         if self.loss_mode not in LOSS_MODES:
             problems.append(f"loss_mode must be one of {LOSS_MODES}, got {self.loss_mode!r}")
+        if self.mel_centring not in MEL_CENTRINGS:
+            problems.append(
+                f"mel_centring must be one of {MEL_CENTRINGS}, got {self.mel_centring!r}"
+            )
         if self.seal_frames not in SEAL_FRAMES:
             problems.append(f"seal_frames must be one of {SEAL_FRAMES}, got {self.seal_frames!r}")
         if len(self.template_widths) < 1 or self.template_widths[-1] != self.latent_dim:

@@ -165,9 +165,13 @@ def export_weights(
     return {**meta, "bytes": size}
 
 
+# The parts of MeshTalk only training uses: not exported, so `load_exported` leaves them at init.
+WEIGHTS_FILE_LACKS = ("expression_encoder", "fusion")
+
+
 def load_exported(path: str | Path) -> tuple[ModelConfig, MeshTalk, AudioPrior]:
-    """Torch modules holding an exported file's weights (parity tests, fine-tuning from a
-    released file). The expression encoder and fusion are not exported: left at init."""
+    """Torch modules holding an exported file's weights (parity tests, refining from a
+    released file). The parts in WEIGHTS_FILE_LACKS are left at init."""
     weights = load_weights(path)
     cfg = weights.config
     model, prior = MeshTalk(cfg), AudioPrior(cfg)

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .config import LOSS_SETTINGS, ModelConfig
+from .config import FRONT_END_SETTINGS, LOSS_SETTINGS, ModelConfig
 from .data.dataset import Windows
-from .export import load_checkpoint, save_checkpoint
+from .export import WEIGHTS_FILE_LACKS, load_checkpoint, load_exported, save_checkpoint
 from .losses import StageOneLoss, region_weights
 from .model import AudioPrior, MeshTalk
 from .template import load_template
@@ -164,6 +164,12 @@ def batch_indices(step: int, batch: int, rank: int, n: int) -> range:
 # --- setup from data ------------------------------------------------------------------------
 
 
+def mel_statistics(mels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The audio encoder's input normalisation: mean and std per mel band."""
+    mel = np.concatenate(mels)
+    return mel.mean(axis=0), mel.std(axis=0) + 1e-3
+
+
 def data_statistics(ds: Windows, n: int, k: int) -> dict[str, np.ndarray]:
     """Mel mean/std per band, the mean identity, and a PCA output basis of the offsets."""
     mels, offsets, templates = [], [], []
@@ -172,7 +178,7 @@ def data_statistics(ds: Windows, n: int, k: int) -> dict[str, np.ndarray]:
         mels.append(item["mel"].numpy())
         offsets.append((item["vertices"] - item["template"]).numpy()[::4])
         templates.append(item["template"].numpy())
-    mel = np.concatenate(mels)
+    mel_mean, mel_std = mel_statistics(mels)
     x = np.concatenate(offsets).reshape(-1, ds.cfg.n_vertices * 3).astype(np.float64)
     mean = x.mean(axis=0)
     std = np.sqrt(((x - mean) ** 2).reshape(len(x), -1, 3).sum(axis=2).mean(axis=0) / 3.0)
@@ -181,8 +187,8 @@ def data_statistics(ds: Windows, n: int, k: int) -> dict[str, np.ndarray]:
     _, s, vt = np.linalg.svd(z.reshape(len(x), -1), full_matrices=False)
     explained = float((s[:k] ** 2).sum() / (s**2).sum())
     return {
-        "mel_mean": mel.mean(axis=0),
-        "mel_std": mel.std(axis=0) + 1e-3,
+        "mel_mean": mel_mean,
+        "mel_std": mel_std,
         "template_mean": np.mean(templates, axis=0),
         "out_mean": mean.reshape(-1, 3),
         "out_std": std,
@@ -407,11 +413,7 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     run = Path(tcfg.run)
     ckpt_path = run / "stage1.pt"
     if rank == 0 and not ckpt_path.exists():
-        source = Path(tcfg.refine_from) / "stage1.pt"
-        finished = source.is_file() and "prior_step" in (ckpt := load_checkpoint(source))[3]
-        if not finished:
-            raise ValueError(f"refine_from: {source} is not a run with a finished stage 2")
-        cfg0, model0, prior0, extra0 = ckpt
+        source, (cfg0, model0, prior0, extra0) = refine_source(tcfg)
         run.mkdir(parents=True, exist_ok=True)
         extra0.pop("refine_step", None)  # a refined source: this refine starts at its step 0
         if not tcfg.refine_iterations:  # no stage-1 steps: the refine only refits the prior
@@ -420,12 +422,22 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     if n > 1:
         dist.barrier()
     trained, model, prior, extra = load_checkpoint(ckpt_path)
-    losses = {k: getattr(cfg, k) for k in LOSS_SETTINGS}
-    cfg = replace(trained, **losses)  # the network as trained, this config's losses
+    own = {k: getattr(cfg, k) for k in (*LOSS_SETTINGS, *FRONT_END_SETTINGS)}
+    cfg = replace(trained, **own)  # the network as trained, this config's losses and centring
     model.cfg = cfg
     step, total = extra.get("refine_step", 0), tcfg.refine_iterations
     if not total:
         return ckpt_path
+    ds = _train_windows(tcfg, cfg, tcfg.stage1_frames, total, seed=tcfg.seed + 4)
+    if cfg.mel_centring != trained.mel_centring:  # another input: measure its statistics
+        if "audio_encoder" not in tcfg.refine_modules:
+            raise ValueError(
+                f"mel_centring {trained.mel_centring!r} -> {cfg.mel_centring!r} changes the "
+                "audio encoder's input: add 'audio_encoder' to refine_modules"
+            )
+        model.set_mel_normalisation(
+            *mel_statistics([ds[i]["mel"].numpy() for i in range(tcfg.stats_windows)])
+        )
     for p in model.parameters():
         p.requires_grad_(False)
     unknown = set(tcfg.refine_modules) - {name for name, _ in model.named_children()}
@@ -438,9 +450,33 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     if step < total and set(tcfg.refine_modules) != {"decoder"}:
         extra.pop("prior_step", None)  # new codes: the prior must be trained again
     opt = _adam(params, tcfg.refine_lr, run / "refine_opt.pt" if step else None)
-    ds = _train_windows(tcfg, cfg, tcfg.stage1_frames, total, seed=tcfg.seed + 4)
     _train_pairs(3, cfg, tcfg, model, prior, params, opt, ds, extra, budget, tcfg.refine_lr)
     return ckpt_path
+
+
+def refine_source(tcfg: TrainConfig) -> tuple[Path, tuple]:
+    """What a refine starts from: `refine_from` is a run with a finished stage 2, or an
+    exported weights file (.npz, e.g. the bundled network: a machine without the training
+    runs can still refine). A weights file holds no expression encoder and no fusion, so
+    they start afresh and the refine must train them (into the decoder's existing codes)."""
+    source = Path(tcfg.refine_from)
+    if source.suffix == ".npz":
+        missing = set(WEIGHTS_FILE_LACKS) - set(tcfg.refine_modules)
+        if missing:
+            raise ValueError(
+                f"refine_from: {source} is a weights file, which holds no "
+                f"{' or '.join(sorted(missing))}; add {sorted(missing)} to refine_modules"
+            )
+        if not tcfg.refine_iterations:
+            raise ValueError(f"refine_from: {source} is a weights file; refine_iterations is 0")
+        cfg0, model0, prior0 = load_exported(source)  # raises a WeightsError if unusable
+        # A finished network: its stage 1 counts as done; its prior is fitted again afterwards.
+        return source, (cfg0, model0, prior0, {"step": tcfg.stage1_iterations})
+    source = source / "stage1.pt"
+    finished = source.is_file() and "prior_step" in (ckpt := load_checkpoint(source))[3]
+    if not finished:
+        raise ValueError(f"refine_from: {source} is not a run with a finished stage 2")
+    return source, ckpt
 
 
 # --- stage 2 ---------------------------------------------------------------------------------
@@ -455,6 +491,8 @@ def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     cfg, model, prior, extra = load_checkpoint(run / "stage1.pt")
     if "prior_step" not in extra and extra.get("step", 0) < tcfg.stage1_iterations:
         raise ValueError(f"stage 1 of {run} is not finished (step {extra.get('step')})")
+    if "refined_from" in extra and extra.get("refine_step", 0) < tcfg.refine_iterations:
+        raise ValueError(f"the refine of {run} is not finished (step {extra.get('refine_step')})")
     step = extra.get("prior_step", 0)
     if rank == 0:
         trim_log(run, 2, step)

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.audio import log_mel  # noqa: E402
+from core.audio import log_mel, utterance_offset  # noqa: E402
 from core.data.augment import warp_mel  # noqa: E402
 from core.data.corpus import load_split  # noqa: E402
 from core.data.faces import sequence_vertices  # noqa: E402
@@ -57,7 +57,8 @@ def decodings(model, prior, seq, expressions: dict[str, np.ndarray], warps=()) -
     cfg, rest = model.cfg, identity_vertices(seq.identity)
     n = len(seq.weights)
     template = torch.from_numpy(rest.astype(np.float32))[None]
-    mel = log_mel(seq.audio.astype(np.float32) / 32768.0, cfg)
+    pcm = seq.audio.astype(np.float32) / 32768.0
+    mel = log_mel(pcm, cfg) - utterance_offset(pcm, cfg)
 
     def decoded(onehot: torch.Tensor) -> np.ndarray:
         return model.decode(template, onehot)[0].numpy() + rest

@@ -104,6 +104,32 @@ def test_silence_and_short_clip():
     assert A.log_mel(np.zeros(0, np.float32)).shape == (1, CFG.n_mels)
 
 
+def test_speech_mean_reads_the_speech_frames(speech):
+    """The centring offset: the mean over frames within 20 dB of the clip's loud end, the same
+    wherever the silence around it is and however loud the take; zeros without speech or off."""
+    cfg = ModelConfig(mel_centring="utterance")
+    speech = A.resample(*speech).astype(np.float32)
+    padded = np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(8000, np.float32)])
+    mel = A.log_mel(speech, cfg)
+    energy = np.log(np.exp(mel.astype(np.float64)).mean(axis=1))
+    loud = energy >= np.percentile(energy, 98) - A.SPEECH_RANGE
+    assert 0 < loud.sum() < len(mel)
+    np.testing.assert_allclose(A.speech_mean(mel, cfg), mel[loud].mean(axis=0), rtol=1e-5)
+    offset = A.utterance_offset(speech, cfg)
+    np.testing.assert_allclose(A.utterance_offset(padded, cfg), offset, atol=0.05)
+    # bands far over eps shift with the gain (frames near eps and the floor, less: 0.2 of 1.39)
+    strong = offset > np.log(cfg.log_eps) + 6
+    assert strong.sum() > 40
+    quieter = A.utterance_offset(0.5 * speech, cfg)
+    np.testing.assert_allclose(quieter[strong], offset[strong] + np.log(0.25), atol=0.2)
+    silent = np.zeros(16000, np.float32)
+    assert not A.utterance_offset(silent, cfg).any()
+    assert not A.utterance_offset(silent + 1e-5, cfg).any()  # hiss 100 dB down is no speech
+    assert not A.utterance_offset(speech, ModelConfig()).any()
+    with pytest.raises(ValueError, match="mel_centring must be one of"):
+        ModelConfig(mel_centring="speaker")
+
+
 def test_video_positions_cover_the_clip():
     n = 16000 * 7 + 123
     n_mel, n_video = A.n_mel_frames(n), A.n_video_frames(n)

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from conftest import TINY, VOICES
 
 from core.config import ModelConfig
@@ -137,6 +138,25 @@ def test_windows_line_up_audio_and_vertices(tiny_corpus):
     assert ds.sequences[int(a["sequence"])].job.voice != ds.sequences[int(b["sequence"])].job.voice
     again = Windows(tiny_corpus, "train", 16, cfg, length=10)[5]
     assert all(np.array_equal(again[k], ds[5][k]) for k in again)
+
+
+def test_windows_centre_each_sequence_as_the_runtime_does_a_clip(tiny_corpus):
+    """mel_centring = "utterance": a window's log-mel minus its whole sequence's speech mean
+    (what the runtime subtracts from a whole clip); the same windows and faces otherwise."""
+    from core.audio import utterance_offset
+    from core.data.dataset import Windows, audio_window
+
+    cfg = ModelConfig(mel_centring="utterance")
+    plain = Windows(tiny_corpus, "train", 16, ModelConfig(), length=10)
+    centred = Windows(tiny_corpus, "train", 16, cfg, length=10)
+    a, b = plain[2], centred[2]
+    seq = centred.sequences[int(b["sequence"])]
+    offset = utterance_offset(seq.audio.astype(np.float32) / 32768.0, cfg)
+    assert offset.any()
+    np.testing.assert_allclose(b["mel"].numpy(), a["mel"].numpy() - offset, atol=1e-5)
+    assert all(torch.equal(a[k], b[k]) for k in a if k != "mel")
+    pcm = audio_window(seq, 0, 16, cfg.fps, cfg.sample_rate)
+    assert not np.allclose(utterance_offset(pcm, cfg), offset, atol=0.05)  # not the window's
 
 
 def test_windows_reach_past_the_ends_where_silence_goes_on(tiny_corpus):

@@ -38,8 +38,8 @@ def rel_err(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
-    """A random network exported in float32 and float16 (the default), and the trained,
-    committed network (float16) the add-on bundles."""
+    """A random network exported in float32 and float16 (the default), the same centring
+    each clip's log-mel, and the trained, committed network (float16) the add-on bundles."""
     from core.config import ModelConfig
 
     cfg = ModelConfig()
@@ -48,6 +48,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
     paths = {"float32": out / "f32.npz", "float16": out / "f16.npz"}
     for dtype, path in paths.items():
         export_weights(path, cfg, model, prior, dtype=dtype, max_bytes=None)
+    centred = ModelConfig(mel_centring="utterance")  # the same network, centring its input
+    paths["centred"] = out / "centred.npz"
+    export_weights(paths["centred"], centred, model, prior, dtype="float32", max_bytes=None)
     return {**paths, "trained": ROOT / "core" / "assets" / "meshtalk.npz"}
 
 
@@ -70,7 +73,7 @@ def torch_reference(path: Path, audio: np.ndarray, seed: int, temperature: float
     scale = load_weights(path).meta.get("temperature_scale", 1.0)  # the file's calibration
     template = load_template().vertices
     with torch.no_grad():
-        mel = torch.from_numpy(A.log_mel(audio))[None]
+        mel = torch.from_numpy(A.log_mel(audio, cfg) - A.utterance_offset(audio, cfg))[None]
         feats = model.encode_audio(mel, A.n_video_frames(len(audio)))[0]
         codes = prior.sample(feats, seed=seed, temperature=temperature * scale)
         onehot = codes_to_onehot(codes[None], cfg)
@@ -143,6 +146,22 @@ def test_temperature_scale_of_the_file(files, speech, tmp_path):
     assert np.array_equal(hot.sample_codes(speech, 3, 0.0), plain.sample_codes(speech, 3, 0.0))
     with pytest.raises(ValueError, match="temperature_scale"):
         export_weights(tmp_path / "x.npz", cfg, model, prior, temperature_scale=0)
+
+
+def test_utterance_centring(files, speech):
+    """mel_centring = "utterance": the encoder reads each frame minus the whole clip's speech
+    mean, in one shot and in chunks alike, so a quieter or louder take animates the same."""
+    anim, plain = Animator(files["centred"]), Animator(files["float32"])
+    feats, codes, _ = torch_reference(files["centred"], speech, seed=2, temperature=1.0)
+    assert rel_err(anim.audio_features(speech), feats) < 1e-4
+    assert rel_err(plain.audio_features(speech), feats) > 1e-2  # the centring is not a no-op
+    audio = np.concatenate([speech] * 3)
+    c_one, k_one = anim.coefficients(audio, seed=3, chunk_frames=10_000)
+    c, k = anim.coefficients(audio, seed=3, chunk_frames=7)
+    assert np.array_equal(k, k_one) and np.abs(c - c_one).max() <= 1e-5 * np.abs(c_one).max()
+    quiet = speech * 0.25  # log-mel 2.77 lower in every band, where the speech is far over eps
+    assert rel_err(anim.audio_features(quiet), anim.audio_features(speech)) < 1e-3
+    assert rel_err(plain.audio_features(quiet), plain.audio_features(speech)) > 1e-2
 
 
 def test_long_audio_chunks_equal_one_shot(files, speech):

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from core.config import ModelConfig
-from core.export import export_weights, load_checkpoint
+from core.export import export_weights, load_checkpoint, load_exported
 from core.runtime import Animator
 from core.train import Budget, TrainConfig, refine, stage1, stage2, trim_log
 
@@ -155,6 +155,81 @@ def test_refine_trains_the_decoder_alone(tiny_corpus, tmp_path):
     assert extra["refine_step"] == 1 and extra["refined_from"] == str(Path(rtcfg.run) / "stage1.pt")
     assert cfg_a.seal_weight == 4.0 and cfg_a.lip_vertex_weight == 2.0
     assert "lipv" in _log(tmp_path / "again")[-1] and _log(tmp_path / "again")[-1]["step"] == 1
+
+
+def test_refine_from_a_weights_file(tiny_corpus, tmp_path, template):
+    """A machine without the training runs refines the exported network: its audio encoder,
+    decoder and prior come from the file, the expression encoder and fusion start afresh and
+    must train; stage 2 waits for the refine, then refits the prior."""
+    cfg, tcfg = _run(_config(tmp_path, tiny_corpus, "a"))
+    stage1(cfg, tcfg)
+    stage2(cfg, tcfg)
+    weights = tmp_path / "w.npz"
+    export_weights(weights, *load_checkpoint(Path(tcfg.run) / "stage1.pt")[:3], template)
+    frozen = _config(tmp_path, tiny_corpus, "frozen", refine_from=str(weights), refine_iterations=1)
+    with pytest.raises(ValueError, match=r"holds no expression_encoder or fusion"):
+        refine(*_run(frozen))
+    modules = ["expression_encoder", "fusion"]
+    path = _config(
+        tmp_path,
+        tiny_corpus,
+        "w",
+        refine_from=str(weights),
+        refine_iterations=2,
+        refine_modules=modules,
+    )
+    refine(*_run(path), Budget(stop_at=1))
+    with pytest.raises(ValueError, match="refine of .* is not finished"):
+        stage2(*_run(path))
+    refine(*_run(path))
+    stage2(*_run(path))
+    _, exported, exported_prior = load_exported(weights)
+    _, model, prior, extra = load_checkpoint(tmp_path / "w" / "stage1.pt")
+    assert extra["refine_step"] == 2 and extra["prior_step"] == 2
+    assert extra["refined_from"] == str(weights)
+    for name, a in exported.state_dict().items():
+        same = torch.equal(a, model.state_dict()[name])
+        assert same == (name.split(".")[0] not in modules), name
+    changed = [
+        n
+        for n, a in exported_prior.state_dict().items()
+        if not torch.equal(a, prior.state_dict()[n])
+    ]
+    assert changed  # refitted to the new codes
+
+
+def test_refine_switches_on_utterance_centring(tiny_corpus, tmp_path):
+    """A refine may centre the input (`mel_centring`): the audio encoder must train, and the
+    input statistics are measured again on the centred windows; the export carries it."""
+    cfg, tcfg = _run(_config(tmp_path, tiny_corpus, "a"))
+    stage1(cfg, tcfg)
+    stage2(cfg, tcfg)
+
+    def centred(run: str, modules: list[str]) -> Path:
+        path = _config(
+            tmp_path,
+            tiny_corpus,
+            run,
+            refine_from=tcfg.run,
+            refine_iterations=1,
+            refine_modules=modules,
+        )
+        path.write_text(path.read_text().replace("[model]", '[model]\nmel_centring = "utterance"'))
+        return path
+
+    with pytest.raises(ValueError, match="add 'audio_encoder' to refine_modules"):
+        refine(*_run(centred("frozen", ["decoder"])))
+    path = centred("c", ["audio_encoder", "decoder"])
+    refine(*_run(path))
+    stage2(*_run(path))
+    _, before, _, _ = load_checkpoint(Path(tcfg.run) / "stage1.pt")
+    cfg_c, after, prior, extra = load_checkpoint(tmp_path / "c" / "stage1.pt")
+    assert cfg_c.mel_centring == "utterance" and extra["prior_step"] == 2
+    mean_a, mean_b = before.audio_encoder.mel_mean, after.audio_encoder.mel_mean
+    assert (mean_b - mean_a).abs().mean() > 1.0  # centred log-mels sit near 0, not near -4
+    out = tmp_path / "c.npz"
+    export_weights(out, cfg_c, after, prior)
+    assert Animator(out).config.mel_centring == "utterance"
 
 
 def test_refine_without_steps_refits_only_the_prior(tiny_corpus, tmp_path):

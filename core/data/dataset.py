@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..audio import log_mel
+from ..audio import log_mel, utterance_offset
 from ..config import ModelConfig
 from .augment import colour_mel, mask_mel, random_colour, warp_mel
 from .corpus import Sequence_, load_split
@@ -78,6 +78,7 @@ class Windows(Dataset):
             store.ensure()
         self.faces = [store for store, part in zip(stores, parts, strict=True) for _ in part]
         self.row = [k for part in parts for k in range(len(part))]
+        self._offsets: dict[int, np.ndarray] = {}  # sequence -> its utterance_offset
 
     def __len__(self) -> int:
         return self.length
@@ -105,6 +106,8 @@ class Windows(Dataset):
         cfg = self.cfg
         audio = audio_window(seq, t0, self.frames, cfg.fps, cfg.sample_rate)
         mel = log_mel(audio, cfg)
+        if cfg.mel_centring != "none":  # the whole sequence's offset, as the runtime's clip
+            mel = mel - self._offset(k)
         if self.mel_warp:  # no draw when off: windows of runs without it stay as they were
             mel = warp_mel(mel, rng.uniform(1 - self.mel_warp, 1 + self.mel_warp))
         if self.mel_colour:
@@ -119,6 +122,12 @@ class Windows(Dataset):
             "bilabial": torch.from_numpy(self._bilabial(k, t0)),
             "sequence": torch.tensor(k),
         }
+
+    def _offset(self, k: int) -> np.ndarray:
+        if k not in self._offsets:
+            pcm = self.sequences[k].audio.astype(np.float32) / 32768.0
+            self._offsets[k] = utterance_offset(pcm, self.cfg)
+        return self._offsets[k]
 
     def _bilabial(self, k: int, t0: int) -> np.ndarray:
         """(frames,) int8 of frames [t0, t0 + frames) of sequence k: j > 0 inside the window's

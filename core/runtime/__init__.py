@@ -24,6 +24,7 @@ from ..audio import (
     n_mel_frames,
     n_video_frames,
     prepare_audio,
+    utterance_offset,
     video_positions,
 )
 from ..config import ModelConfig
@@ -191,7 +192,8 @@ class Animator:
     def audio_features(self, audio16k: np.ndarray) -> np.ndarray:
         """Audio encoder features (T, D) at the video rate (one-shot)."""
         audio, cfg = self._audio(audio16k, None), self.config
-        return self._features(audio, 0, n_video_frames(len(audio), cfg))
+        offset = utterance_offset(audio, cfg)
+        return self._features(audio, 0, n_video_frames(len(audio), cfg), offset)
 
     def decode_codes(
         self, codes: np.ndarray, template_vertices: np.ndarray | None = None
@@ -253,13 +255,14 @@ class Animator:
         greedy = temperature <= 0
         temperature = temperature * self.temperature_scale
         ident = self.decoder.identity(template)
+        offset = utterance_offset(audio, cfg)  # the whole clip's, before the first chunk
         prior_state = self.prior.initial_state()
         decoder_state = self.decoder.initial_state()
 
         def prepare(start: int) -> tuple[np.ndarray, np.ndarray | None]:
             stop = min(n_frames, start + chunk_frames)
             noise = None if greedy else gumbel_noise(rng, stop - start, cfg)
-            return self._features(audio, start, stop), noise
+            return self._features(audio, start, stop, offset), noise
 
         def loops(feats: np.ndarray, noise: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
             nonlocal decoder_state
@@ -289,10 +292,11 @@ class Animator:
         finally:  # also when the consumer stops early: no thread outlives the call
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _features(self, audio: np.ndarray, start: int, stop: int) -> np.ndarray:
+    def _features(self, audio: np.ndarray, start: int, stop: int, offset: np.ndarray) -> np.ndarray:
         """Audio features (stop - start, D) of video frames [start, stop): the encoder runs
         on their mel frames plus `audio_half_context` on each side, so the features equal
-        the one-shot pass; its last layer only at the mel frames the frames read."""
+        the one-shot pass; its last layer only at the mel frames the frames read. `offset`:
+        the whole clip's `utterance_offset`, subtracted from every mel frame."""
         cfg = self.config
         n_mel = n_mel_frames(len(audio), cfg)
         i0, i1, w = video_positions(start, stop, n_mel, cfg)
@@ -300,7 +304,7 @@ class Animator:
         lo, hi = max(0, int(i0[0]) - margin), min(n_mel, int(i1[-1]) + margin + 1)
         i1 = np.where(w > 0, i1, i0)  # weight 0 (every third frame): i0 alone
         rows, where = np.unique(np.concatenate([i0, i1]) - lo, return_inverse=True)
-        feats = self.audio_encoder(log_mel_range(audio, lo, hi, cfg), rows)
+        feats = self.audio_encoder(log_mel_range(audio, lo, hi, cfg) - offset, rows)
         return _interpolate(feats, where[: len(w)], where[len(w) :], w)
 
 
