@@ -160,6 +160,7 @@ REFINE_FROM_bilabials2 = bilabials
 REFINE_FROM_bilabials24 = bilabials
 REFINE_FROM_closure = bilabials
 REFINE_FROM_centred = rebind
+REFINE_FROM_centred20 = rebind
 # Run rebind refines a weights file, the bundled network, rather than a run (config rebind.toml).
 REFINE_SOURCE_rebind = core/assets/meshtalk.npz
 refine-lipgap refine-lips: train-default
@@ -175,7 +176,7 @@ refine-edges: refine-styles
 refine-voices_styles: refine-edges corpus-voices
 refine-bilabials: refine-edges
 refine-bilabials2 refine-bilabials24 refine-closure: refine-bilabials
-refine-centred: refine-rebind
+refine-centred refine-centred20: refine-rebind
 train-scratch_voices: corpus-voices
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \
