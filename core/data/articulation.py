@@ -26,7 +26,7 @@ from .mouth import (
     FaceCalibration,
     template_calibration,
 )
-from .phones import BILABIALS, PHONE_SET, SIL, Phone
+from .phones import BILABIALS, PHONE_SET, SIL, Phone, phone_spans
 
 #: Blended articulatory parameters (units in the Viseme docstring).
 PARAMS = ("jaw", "sep", "spread", "pucker", "funnel", "close", "tuck", "tongue")
@@ -287,17 +287,10 @@ def rest_weights(
 def phone_frames(
     phones: Sequence[Phone], n_frames: int, fps: float, symbols: frozenset[str]
 ) -> np.ndarray:
-    """Frames during phones in `symbols` (sampled inside [start, end], plus the frame nearest
-    the middle so that a phone shorter than a frame still gets one)."""
+    """(n_frames,) bool: the frames of `phone_spans` of the phones in `symbols`."""
     mask = np.zeros(n_frames, bool)
-    for ph in phones:
-        if ph.symbol.rstrip("012").upper() not in symbols:
-            continue
-        a, b = int(np.ceil(ph.start * fps - 1e-9)), int(np.floor(ph.end * fps + 1e-9))
-        mask[max(a, 0) : min(b, n_frames - 1) + 1] = True
-        mid = int(round(0.5 * (ph.start + ph.end) * fps))
-        if 0 <= mid < n_frames:
-            mask[mid] = True
+    for frames in phone_spans(phones, symbols, n_frames, fps):
+        mask[frames] = True
     return mask
 
 

@@ -41,12 +41,15 @@ class Phone:
 
 
 def phone_spans(phones: Sequence[Phone], symbols: frozenset[str], n: int, fps: float):
-    """Frame index arrays of the phones in `symbols` (at least the middle frame each): the
-    frames the evaluation scores a phone on (a P/B/M is closed if the lips meet in one of
-    them), and the ones training weights."""
+    """Frame index arrays of the phones in `symbols` (stress marks ignored): the frames
+    sampled inside [start, end], 1e-9 of slack for float times on a frame, plus the frame
+    nearest the middle, so a phone shorter than a frame still gets one. The frames the
+    articulation model seals and tucks (`articulation.phone_frames`), the evaluation scores
+    a phone on (a P/B/M is closed if the lips meet in one of them) and training weights."""
     for p in phones:
-        if p.symbol in symbols:
-            frames = np.arange(int(np.ceil(p.start * fps)), int(np.floor(p.end * fps)) + 1)
+        if p.symbol.rstrip("012").upper() in symbols:
+            a, b = int(np.ceil(p.start * fps - 1e-9)), int(np.floor(p.end * fps + 1e-9))
+            frames = np.arange(a, b + 1)
             mid = int(round((p.start + p.end) / 2 * fps))
             frames = np.union1d(frames, [mid])
             frames = frames[(frames >= 0) & (frames < n)]
