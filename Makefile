@@ -125,7 +125,7 @@ DATA = --corpus $(CORPUS) $(if $(EXTRA_CORPORA_$*),--extra-corpora $(EXTRA_CORPO
 define stage2-and-export
 $(PY) -m core.train stage2 --config configs/$*.toml $(DATA) --run $(RUNS)/$* --threads $(THREADS)
 $(PY) -m core.export --checkpoint $(RUNS)/$*/stage1.pt --out $(RUNS)/$*/meshtalk.npz \
-  --temperature-scale $(or $(TEMPERATURE_SCALE_$*),1.0)
+  --training-parts $(RUNS)/$*/meshtalk_training.npz --temperature-scale $(or $(TEMPERATURE_SCALE_$*),1.0)
 endef
 
 train-%: corpus

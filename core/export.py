@@ -11,6 +11,7 @@ version, the ModelConfig and provenance. See core/runtime/weights.py for the lay
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -120,9 +121,7 @@ def export_arrays(
         arr = source[name].detach().cpu().numpy().astype(np.float32)
         if arr.shape != shape:
             raise ValueError(f"{name}: shape {arr.shape}, the config says {shape}")
-        if dtype == "float16" and arr.size >= HALF_MIN_SIZE and np.abs(arr).max() < 6e4:
-            arr = arr.astype(np.float16)
-        arrays[name] = arr
+        arrays[name] = _half(source[name]) if dtype == "float16" else arr
     return arrays
 
 
@@ -165,23 +164,70 @@ def export_weights(
     return {**meta, "bytes": size}
 
 
-# The parts of MeshTalk only training uses: not exported, so `load_exported` leaves them at init.
+# The parts of MeshTalk only training uses: not in the weights file (the add-on has no use for
+# them), but in its companion training-parts file, if one was written.
 WEIGHTS_FILE_LACKS = ("expression_encoder", "fusion")
+PARTS_FORMAT = "meshtalk-training-parts"
 
 
-def load_exported(path: str | Path) -> tuple[ModelConfig, MeshTalk, AudioPrior]:
+def export_training_parts(out: str | Path, model: MeshTalk, weights: str | Path) -> None:
+    """Write the WEIGHTS_FILE_LACKS modules beside the weights file `weights`, tied to it by
+    its SHA-256: with both, a refine restarts the whole stage-1 network on any machine."""
+    arrays = {
+        f"model.{name}.{key}": _half(value)
+        for name in WEIGHTS_FILE_LACKS
+        for key, value in getattr(model, name).state_dict().items()
+    }
+    meta = {"format": PARTS_FORMAT, "version": 1, "weights_sha256": _sha256(weights)}
+    arrays[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    save_npz(out, arrays)
+
+
+def load_exported(
+    path: str | Path, parts: str | Path | None = None
+) -> tuple[ModelConfig, MeshTalk, AudioPrior]:
     """Torch modules holding an exported file's weights (parity tests, refining from a
-    released file). The parts in WEIGHTS_FILE_LACKS are left at init."""
+    released file). The WEIGHTS_FILE_LACKS modules come from `parts`, the weights file's
+    training-parts file (`export_training_parts`), or are left at init without it."""
     weights = load_weights(path)
     cfg = weights.config
     model, prior = MeshTalk(cfg), AudioPrior(cfg)
+    arrays = dict(weights.arrays)
+    if parts is not None:
+        arrays.update(_read_parts(Path(parts), Path(path)))
     for module, prefix in ((model, "model."), (prior, "prior.")):
         state = module.state_dict()
-        for name, arr in weights.arrays.items():
+        for name, arr in arrays.items():
             if name.startswith(prefix):
                 state[name[len(prefix) :]] = torch.from_numpy(arr)
         module.load_state_dict(state)
     return cfg, model.eval(), prior.eval()
+
+
+def _read_parts(parts: Path, weights: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(parts, allow_pickle=False) as data:
+            meta = json.loads(str(data[META_KEY]))
+            arrays = {k: data[k].astype(np.float32) for k in data.files if k != META_KEY}
+    except (OSError, KeyError, ValueError) as exc:
+        raise WeightsError(f"{parts}: not a readable training-parts file ({exc})") from exc
+    if meta.get("format") != PARTS_FORMAT:
+        raise WeightsError(f"{parts}: not a {PARTS_FORMAT} file")
+    if meta.get("weights_sha256") != _sha256(weights):
+        raise WeightsError(f"{parts}: written for another weights file than {weights}")
+    return arrays
+
+
+def _half(value: torch.Tensor) -> np.ndarray:
+    """float16 for large arrays, as the weights file stores them."""
+    arr = value.detach().cpu().numpy().astype(np.float32)
+    small = arr.size < HALF_MIN_SIZE or np.abs(arr).max() >= 6e4
+    return arr if small else arr.astype(np.float16)
+
+
+def _sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="TOML config for --random (default: built-in)")
     parser.add_argument("--seed", type=int, default=0, help="initialisation seed for --random")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16")
+    parser.add_argument(
+        "--training-parts",
+        type=Path,
+        help="also write the checkpoint's expression encoder and fusion here (for refines)",
+    )
     parser.add_argument(
         "--temperature-scale",
         type=float,
@@ -220,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             provenance=provenance,
             temperature_scale=args.temperature_scale,
         )
+        if args.training_parts:
+            export_training_parts(args.training_parts, model, args.out)
     except (OSError, ValueError, KeyError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

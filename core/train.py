@@ -60,7 +60,8 @@ class TrainConfig:
     mel_masks: int = 0  # training windows: this many SpecAugment band and time masks each
     edge_frames: int = 0  # training windows may reach this far past a sequence's ends (Windows)
     threads: int = 2
-    refine_from: str = ""  # refine: the run whose finished checkpoint is refined
+    refine_from: str = ""  # refine: the run whose finished checkpoint is refined, or a .npz
+    refine_parts: str = ""  # refine from a .npz: its training-parts file (core.export)
     refine_modules: tuple[str, ...] = ("decoder",)  # which parts of MeshTalk refine trains
     refine_iterations: int = 0
     refine_lr: float = 1e-4
@@ -457,21 +458,25 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
 def refine_source(tcfg: TrainConfig) -> tuple[Path, tuple]:
     """What a refine starts from: `refine_from` is a run with a finished stage 2, or an
     exported weights file (.npz, e.g. the bundled network: a machine without the training
-    runs can still refine). A weights file holds no expression encoder and no fusion, so
-    they start afresh and the refine must train them (into the decoder's existing codes)."""
+    runs can still refine). A weights file holds no expression encoder and no fusion: they
+    come from its training-parts file (`refine_parts`), or start afresh, and then the refine
+    must train them (into the decoder's existing codes)."""
     source = Path(tcfg.refine_from)
     if source.suffix == ".npz":
         missing = set(WEIGHTS_FILE_LACKS) - set(tcfg.refine_modules)
-        if missing:
+        if missing and not tcfg.refine_parts:
             raise ValueError(
                 f"refine_from: {source} is a weights file, which holds no "
-                f"{' or '.join(sorted(missing))}; add {sorted(missing)} to refine_modules"
+                f"{' or '.join(sorted(missing))}; add {sorted(missing)} to refine_modules "
+                "or name its training-parts file in refine_parts"
             )
         if not tcfg.refine_iterations:
             raise ValueError(f"refine_from: {source} is a weights file; refine_iterations is 0")
-        cfg0, model0, prior0 = load_exported(source)  # raises a WeightsError if unusable
-        # A finished network: its stage 1 counts as done; its prior is fitted again afterwards.
-        return source, (cfg0, model0, prior0, {"step": tcfg.stage1_iterations})
+        cfg0, model0, prior0 = load_exported(source, tcfg.refine_parts or None)
+        # A finished network: its stage 1 counts as done, and with its training parts its
+        # prior fits its codes (a refine that changes them drops this: stage 2 runs again).
+        done = {"prior_step": tcfg.stage2_iterations} if tcfg.refine_parts else {}
+        return source, (cfg0, model0, prior0, {"step": tcfg.stage1_iterations, **done})
     source = source / "stage1.pt"
     finished = source.is_file() and "prior_step" in (ckpt := load_checkpoint(source))[3]
     if not finished:

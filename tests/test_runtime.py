@@ -332,8 +332,14 @@ def test_export_cli_from_checkpoint(files, tmp_path):
     cfg, model, prior = load_exported(files["float32"])
     ckpt = tmp_path / "ckpt.pt"
     save_checkpoint(ckpt, cfg, model, prior, step=123)
-    out = tmp_path / "exported.npz"
-    assert main(["--checkpoint", str(ckpt), "--out", str(out)]) == 0
+    out, parts = tmp_path / "exported.npz", tmp_path / "exported_training.npz"
+    args = ["--checkpoint", str(ckpt), "--out", str(out), "--training-parts", str(parts)]
+    assert main(args) == 0
+    _, restored, _ = load_exported(out, parts)  # the expression encoder and fusion too
+    for name, value in model.expression_encoder.state_dict().items():
+        torch.testing.assert_close(
+            restored.expression_encoder.state_dict()[name], value, rtol=1e-3, atol=1e-3
+        )
     a, b = Animator(out), Animator(files["float16"])
     assert a.weights.meta["provenance"]["step"] == 123
     assert a.weights.meta["version"] == 1 and a.weights.meta["dtype"] == "float16"

@@ -14,8 +14,15 @@ import pytest
 import torch
 
 from core.config import ModelConfig
-from core.export import export_weights, load_checkpoint, load_exported
+from core.export import (
+    build_random,
+    export_training_parts,
+    export_weights,
+    load_checkpoint,
+    load_exported,
+)
 from core.runtime import Animator
+from core.runtime.weights import WeightsError
 from core.train import Budget, TrainConfig, refine, stage1, stage2, trim_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +68,14 @@ def _config(tmp: Path, corpus: Path, run: str, **train) -> Path:
 
 def _run(path: Path) -> tuple[ModelConfig, TrainConfig]:
     return ModelConfig.from_toml(path), TrainConfig.from_toml(path)
+
+
+def _other_weights(tmp: Path, template) -> Path:
+    """A weights file of another (random) network of the same config."""
+    cfg = ModelConfig.from_dict(SMALL)
+    out = tmp / "other.npz"
+    export_weights(out, cfg, *build_random(cfg, template, seed=5), template)
+    return out
 
 
 def _log(run: Path) -> list[dict]:
@@ -196,6 +211,27 @@ def test_refine_from_a_weights_file(tiny_corpus, tmp_path, template):
         if not torch.equal(a, prior.state_dict()[n])
     ]
     assert changed  # refitted to the new codes
+
+    # With its training-parts file the whole stage-1 network comes back, so a refine of the
+    # decoder alone may start from the file, and the file's prior still fits its codes.
+    parts = tmp_path / "w_training.npz"
+    _, trained, _, _ = load_checkpoint(Path(tcfg.run) / "stage1.pt")
+    export_training_parts(parts, trained, weights)
+    _, restored, _ = load_exported(weights, parts)
+    for name, a in trained.state_dict().items():
+        torch.testing.assert_close(restored.state_dict()[name], a, rtol=1e-3, atol=1e-3, msg=name)
+    decoder = _config(
+        tmp_path,
+        tiny_corpus,
+        "d",
+        refine_from=str(weights),
+        refine_parts=str(parts),
+        refine_iterations=1,
+    )
+    refine(*_run(decoder))
+    assert load_checkpoint(tmp_path / "d" / "stage1.pt")[3]["prior_step"] == 2
+    with pytest.raises(WeightsError, match="another weights file"):
+        load_exported(_other_weights(tmp_path, template), parts)
 
 
 def test_refine_switches_on_utterance_centring(tiny_corpus, tmp_path):
