@@ -161,6 +161,7 @@ REFINE_FROM_bilabials24 = bilabials
 REFINE_FROM_closure = bilabials
 REFINE_FROM_centred = rebind
 REFINE_FROM_centred20 = rebind
+REFINE_FROM_centred_upper = centred
 # Run rebind refines a weights file, the bundled network, rather than a run (config rebind.toml).
 REFINE_SOURCE_rebind = core/assets/meshtalk.npz
 refine-lipgap refine-lips: train-default
@@ -177,6 +178,7 @@ refine-voices_styles: refine-edges corpus-voices
 refine-bilabials: refine-edges
 refine-bilabials2 refine-bilabials24 refine-closure: refine-bilabials
 refine-centred refine-centred20: refine-rebind
+refine-centred_upper: refine-centred
 train-scratch_voices: corpus-voices
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \
