@@ -162,8 +162,10 @@ REFINE_FROM_closure = bilabials
 REFINE_FROM_centred = rebind
 REFINE_FROM_centred20 = rebind
 REFINE_FROM_centred_upper = centred
-# Run rebind refines a weights file, the bundled network, rather than a run (config rebind.toml).
+# Runs that refine a weights file rather than a run: rebind the bundled network, centred_upper20
+# a refine base in weights/ (with the training parts its config names).
 REFINE_SOURCE_rebind = core/assets/meshtalk.npz
+REFINE_SOURCE_centred_upper20 = weights/centred_upper.npz  # with its refine_parts (config)
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
