@@ -2,6 +2,8 @@
 
     python -m core.export --checkpoint runs/x/ckpt.pt --out core/assets/meshtalk.npz
     python -m core.export --random --out core/assets/meshtalk_random.npz   # for development
+    python -m core.export --weights W.npz --parts W_training.npz --out core/assets/meshtalk.npz \
+        --training-parts core/assets/meshtalk_training.npz --temperature-scale 1.6   # re-export
 
 The file is an .npz without pickle: the arrays the runtime needs (large matrices in
 float16 by default, everything else float32) and a JSON "__meta__" with the format
@@ -237,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="a checkpoint from core.train")
     src.add_argument("--random", action="store_true", help="a randomly initialised network")
+    src.add_argument(
+        "--weights", type=Path, help="an exported weights file (re-export, e.g. at another scale)"
+    )
+    parser.add_argument("--parts", type=Path, help="the training-parts file of --weights")
     parser.add_argument("--out", type=Path, required=True, help="output weights file (.npz)")
     parser.add_argument("--config", type=Path, help="TOML config for --random (default: built-in)")
     parser.add_argument("--seed", type=int, default=0, help="initialisation seed for --random")
@@ -259,6 +265,11 @@ def main(argv: list[str] | None = None) -> int:
             cfg = ModelConfig.from_toml(args.config) if args.config else ModelConfig()
             model, prior = build_random(cfg, seed=args.seed)
             provenance = {"source": "random", "seed": args.seed}
+        elif args.weights:
+            if args.training_parts and not args.parts:
+                raise ValueError("--training-parts from --weights needs its --parts")
+            cfg, model, prior = load_exported(args.weights, args.parts)
+            provenance = {"source": str(args.weights)}
         else:
             cfg, model, prior, extra = load_checkpoint(args.checkpoint)
             provenance = {"source": str(args.checkpoint), **_jsonable(extra)}

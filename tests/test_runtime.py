@@ -340,6 +340,17 @@ def test_export_cli_from_checkpoint(files, tmp_path):
         torch.testing.assert_close(
             restored.expression_encoder.state_dict()[name], value, rtol=1e-3, atol=1e-3
         )
+    # Re-exported from the file and its parts (another scale): the same arrays and parts.
+    again, again_parts = tmp_path / "again.npz", tmp_path / "again_training.npz"
+    args = ["--weights", str(out), "--parts", str(parts), "--out", str(again)]
+    assert main([*args, "--training-parts", str(again_parts), "--temperature-scale", "1.6"]) == 0
+    assert Animator(again).temperature_scale == 1.6
+    for name, arr in Animator(out).weights.arrays.items():
+        np.testing.assert_array_equal(Animator(again).weights[name], arr, err_msg=name)
+    with np.load(parts) as p0, np.load(again_parts) as p1:
+        assert all(np.array_equal(p0[k], p1[k]) for k in p0.files if k != "__meta__")
+    no_parts = ["--weights", str(out), "--out", str(again), "--training-parts", str(again_parts)]
+    assert main(no_parts) == 1  # parts of a fresh expression encoder would be meaningless
     a, b = Animator(out), Animator(files["float16"])
     assert a.weights.meta["provenance"]["step"] == 123
     assert a.weights.meta["version"] == 1 and a.weights.meta["dtype"] == "float16"
