@@ -123,7 +123,7 @@ def export_arrays(
         arr = source[name].detach().cpu().numpy().astype(np.float32)
         if arr.shape != shape:
             raise ValueError(f"{name}: shape {arr.shape}, the config says {shape}")
-        arrays[name] = _half(source[name]) if dtype == "float16" else arr
+        arrays[name] = _half(arr) if dtype == "float16" else arr
     return arrays
 
 
@@ -176,7 +176,7 @@ def export_training_parts(out: str | Path, model: MeshTalk, weights: str | Path)
     """Write the WEIGHTS_FILE_LACKS modules beside the weights file `weights`, tied to it by
     its SHA-256: with both, a refine restarts the whole stage-1 network on any machine."""
     arrays = {
-        f"model.{name}.{key}": _half(value)
+        f"model.{name}.{key}": _half(value.detach().cpu().numpy().astype(np.float32))
         for name in WEIGHTS_FILE_LACKS
         for key, value in getattr(model, name).state_dict().items()
     }
@@ -221,9 +221,8 @@ def _read_parts(parts: Path, weights: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _half(value: torch.Tensor) -> np.ndarray:
-    """float16 for large arrays, as the weights file stores them."""
-    arr = value.detach().cpu().numpy().astype(np.float32)
+def _half(arr: np.ndarray) -> np.ndarray:
+    """float16 for large float32 arrays, as the weights file stores them."""
     small = arr.size < HALF_MIN_SIZE or np.abs(arr).max() >= 6e4
     return arr if small else arr.astype(np.float16)
 
