@@ -166,6 +166,8 @@ REFINE_FROM_centred_upper = centred
 # a refine base in weights/ (with the training parts its config names).
 REFINE_SOURCE_rebind = core/assets/meshtalk.npz
 REFINE_SOURCE_centred_upper20 = weights/centred_upper.npz  # with its refine_parts (config)
+REFINE_SOURCE_velocity4 = weights/centred_upper20.npz
+REFINE_SOURCE_velocity16 = weights/centred_upper20.npz
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp

@@ -24,6 +24,7 @@ LOSS_SETTINGS = (
     "seal_frames",
     "lip_vertex_weight",
     "closure_weight",
+    "velocity_weight",
 )
 # What a refine takes from its own config besides the losses: the front end's centring (the
 # refine then measures the mel statistics again, on the centred input).
@@ -88,6 +89,10 @@ class ModelConfig:
     seal_frames: str = "sealed"
     lip_vertex_weight: float = 0.0  # x the L2 of the lip vertices (those LVE measures), mm^2
     closure_weight: float = 0.0  # x each P/B/M's shortfall from a seal at its tightest frame
+    # x the L2 of the lip vertices' frame-to-frame motion against the truth's, mm^2. Why: the
+    # network's lips jitter where the truth glides (a temporal blur lowered LVE, but blurred
+    # the seals away with it); matching the motion keeps a seal's fast close (docs/RESULTS.md).
+    velocity_weight: float = 0.0
     mouth_regions: tuple[str, ...] = ("mouth",)
     upper_regions: tuple[str, ...] = ("upper_face",)
     mask_background: float = 0.0  # weight of vertices outside a loss mask's regions

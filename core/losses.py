@@ -85,6 +85,12 @@ def masked_l2(
     return (err if frame_weights is None else err * frame_weights).mean()
 
 
+def velocity_l2(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """masked_l2 of the frame-to-frame motion (B, T-1, V, 3) instead of the positions: a
+    jittering prediction pays for every wobble, a seal as fast as the truth's pays nothing."""
+    return masked_l2(pred.diff(dim=1), target.diff(dim=1), weights)
+
+
 def gap_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -151,7 +157,8 @@ class StageOneLoss(nn.Module):
     Both add `eyelid_weight` x the eyelid loss on the expression-driven reconstruction,
     `lip_weight` x the lip-gap loss and `lip_vertex_weight` x the L2 of the lip vertices on
     the audio-driven one (sealed frames of both weighted 1 + `seal_weight`; with
-    `seal_frames` "bilabial" only those inside a P/B/M phone). The lip-gap
+    `seal_frames` "bilabial" only those inside a P/B/M phone), and `velocity_weight` x the
+    L2 of the lip vertices' frame-to-frame motion (velocity_l2). The lip-gap
     loss closes the lips however it can (a rolled lip closes too); the lip-vertex loss
     closes them where the truth does, which is what LVE measures."""
 
@@ -223,6 +230,9 @@ class StageOneLoss(nn.Module):
         if self.cfg.lip_vertex_weight:
             out["lipv"] = masked_l2(audio_pred, offsets, self.lips, frames)
             total = total + self.cfg.lip_vertex_weight * out["lipv"]
+        if self.cfg.velocity_weight:
+            out["velocity"] = velocity_l2(audio_pred, offsets, self.lips)
+            total = total + self.cfg.velocity_weight * out["velocity"]
         if self.cfg.closure_weight:
             out["closure"] = closure_loss(
                 audio_pred + template[:, None], self.lip_midline, bilabial

@@ -477,6 +477,11 @@ def refine_source(tcfg: TrainConfig) -> tuple[Path, tuple]:
         # prior fits its codes (a refine that changes them drops this: stage 2 runs again).
         done = {"prior_step": tcfg.stage2_iterations} if tcfg.refine_parts else {}
         return source, (cfg0, model0, prior0, {"step": tcfg.stage1_iterations, **done})
+    if tcfg.refine_parts:
+        raise ValueError(
+            f"refine_parts: {tcfg.refine_parts} belongs with a weights file, but refine_from "
+            f"{source} is a run (its checkpoint holds the whole network); remove refine_parts"
+        )
     source = source / "stage1.pt"
     finished = source.is_file() and "prior_step" in (ckpt := load_checkpoint(source))[3]
     if not finished:

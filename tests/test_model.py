@@ -19,6 +19,7 @@ from core.losses import (
     prior_loss,
     region_weights,
     seal_weights,
+    velocity_l2,
 )
 from core.metrics import lip_gap
 from core.model import (
@@ -348,6 +349,31 @@ def test_lip_vertex_loss_weights_the_lips_and_the_sealed_frames(template):
     pred = target.clone()
     pred[..., template.region("forehead"), :] += 0.01  # off the lips: no lip-vertex error
     assert masked_l2(pred, target, wl, frames) == 0
+
+
+def test_velocity_loss_charges_jitter_not_offsets(model, template):
+    """velocity_l2 compares frame-to-frame motion: a lip offset held still costs nothing, a
+    lip that wobbles 1 mm every other frame costs (1 mm)^2 per step; with velocity_weight the
+    audio-driven reconstruction pays it on top of the other losses."""
+    w = region_weights(template, ModelConfig())
+    lips, wl = template.region("lips"), torch.from_numpy(w.lips)
+    target = torch.zeros(1, 5, template.n_vertices, 3)
+    held = target.clone()
+    held[..., lips, 2] += 0.002  # 2 mm off in every frame: wrong, but not moving
+    assert velocity_l2(held, target, wl).item() == 0
+    wobble = target.clone()
+    wobble[:, 1::2, lips, 2] += 0.001  # up 1 mm on odd frames: every step moves 1 mm
+    assert velocity_l2(wobble, target, wl).item() == pytest.approx(1.0, rel=1e-4)
+    wobble[..., template.region("forehead"), :] += 0.01  # off the lips: no velocity error
+    assert velocity_l2(wobble, target, wl).item() == pytest.approx(1.0, rel=1e-4)
+
+    model.eval()  # argmax codes: the same decode for both losses
+    mel, offsets, tmpl = batch(template, seed=6)
+    plain = StageOneLoss(ModelConfig(), w)(model, mel, offsets, tmpl)
+    moving = StageOneLoss(ModelConfig(velocity_weight=3.0), w)(model, mel, offsets, tmpl)
+    assert "velocity" not in plain and moving["velocity"].item() > 0
+    extra = moving["total"] - plain["total"]
+    assert extra.item() == pytest.approx(3.0 * moving["velocity"].item(), rel=1e-4)
 
 
 def test_l2_mode_is_plain_reconstruction(model, template):

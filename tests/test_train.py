@@ -110,12 +110,17 @@ def test_two_stages_resume_and_export(tiny_corpus, tmp_path, template):
 
 def test_refine_trains_the_decoder_alone(tiny_corpus, tmp_path):
     """refine: only the decoder changes (so the trained prior stays valid), with the lip-gap
-    loss of its own config; a run whose stage 2 is not finished is refused."""
+    loss of its own config; a run whose stage 2 is not finished, or with a training-parts file
+    (which only a weights file needs), is refused."""
     cfg, tcfg = _run(_config(tmp_path, tiny_corpus, "a"))
     stage1(cfg, tcfg)
     with pytest.raises(ValueError, match="finished stage 2"):
         refine(*_run(_config(tmp_path, tiny_corpus, "r0", refine_from=tcfg.run)))
     stage2(cfg, tcfg)
+    with pytest.raises(ValueError, match="refine_parts: .* belongs with a weights file"):
+        refine(
+            *_run(_config(tmp_path, tiny_corpus, "rp", refine_from=tcfg.run, refine_parts="p.npz"))
+        )
     path = _config(tmp_path, tiny_corpus, "r", refine_from=tcfg.run, refine_iterations=2)
     path.write_text(path.read_text().replace("[model]", "[model]\nlip_weight = 2.0"))
     rcfg, rtcfg = _run(path)
