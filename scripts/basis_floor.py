@@ -8,7 +8,6 @@ mm, by what the frame is saying.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -18,28 +17,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from voice_diagnosis import offsets_of, trained  # noqa: E402
+from voice_diagnosis import offsets_of, run_and_sequences, trained  # noqa: E402
 
-from core.data.corpus import load_split  # noqa: E402
 from core.eval.scores import FRAME_CLASSES, frame_classes  # noqa: E402
 from core.metrics import lip_vertex_errors  # noqa: E402
 from core.template import load_template  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", type=Path, help="a run's stage1.pt")
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
-    parser.add_argument("--limit", type=int, default=40)
-    args = parser.parse_args(argv)
-    decoder = trained(args.checkpoint)[0].decoder
+    checkpoint, seqs = run_and_sequences(__doc__, argv)
+    decoder = trained(checkpoint)[0].decoder
     basis = decoder.basis.double().numpy()  # (K, V*3)
     mean = decoder.out_mean.double().numpy().reshape(-1)
     std = decoder.out_std.double().numpy().reshape(-1)
     lips = load_template().region("lips")
     errors = defaultdict(list)
-    for seq in load_split(args.corpus, args.split)[: args.limit]:
+    for seq in seqs:
         truth = offsets_of(seq).astype(np.float64)
         z = (truth.reshape(len(truth), -1) - mean) / std
         coeffs = np.linalg.lstsq(basis.T, z.T, rcond=None)[0].T

@@ -12,7 +12,6 @@ over the silent frames (a bias the same in every sequence, not noise).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -23,27 +22,20 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from voice_diagnosis import decodings, offsets_of, trained  # noqa: E402
+from voice_diagnosis import decodings, offsets_of, run_and_sequences, trained  # noqa: E402
 
-from core.data.corpus import load_split  # noqa: E402
 from core.data.identities import identity_vertices  # noqa: E402
 from core.eval.scores import FRAME_CLASSES, frame_classes  # noqa: E402
 from core.template import load_template  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", type=Path, help="a run's stage1.pt (with its prior)")
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
-    parser.add_argument("--limit", type=int, default=40)
-    args = parser.parse_args(argv)
+    checkpoint, seqs = run_and_sequences(__doc__, argv)
     torch.set_num_threads(2)
-    model, prior = trained(args.checkpoint)
+    model, prior = trained(checkpoint)
     lips = load_template().region("lips")
     silence = FRAME_CLASSES.index("silence")
     errors, bias = defaultdict(lambda: ([], [])), defaultdict(list)
-    seqs = load_split(args.corpus, args.split)[: args.limit]
     for i, seq in enumerate(seqs):
         own, other = offsets_of(seq), offsets_of(seqs[(i + 1) % len(seqs)])
         truth = own + identity_vertices(seq.identity)

@@ -48,6 +48,18 @@ def trained(checkpoint: Path):
     return model.eval(), prior.eval()
 
 
+def run_and_sequences(doc: str, argv: list[str] | None) -> tuple[Path, list]:
+    """The command line the per-run diagnoses share: a run's stage1.pt, and the first --limit
+    sequences of a corpus split."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("checkpoint", type=Path, help="a run's stage1.pt (with its prior)")
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--limit", type=int, default=40)
+    args = parser.parse_args(argv)
+    return args.checkpoint, load_split(args.corpus, args.split)[: args.limit]
+
+
 @torch.no_grad()
 def decodings(model, prior, seq, expressions: dict[str, np.ndarray], warps=()) -> dict:
     """(T, V, 3) vertices of each way of choosing the codes for one sequence: the fusion's
