@@ -17,23 +17,18 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from voice_diagnosis import decodings, offsets_of, run_and_sequences, trained  # noqa: E402
+from voice_diagnosis import decodings, offsets_of, run_setup  # noqa: E402
 
 from core.data.identities import identity_vertices  # noqa: E402
 from core.eval.scores import FRAME_CLASSES, frame_classes  # noqa: E402
-from core.template import load_template  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    checkpoint, seqs = run_and_sequences(__doc__, argv)
-    torch.set_num_threads(2)
-    model, prior = trained(checkpoint)
-    lips = load_template().region("lips")
+    model, prior, seqs, lips = run_setup(__doc__, argv)
     silence = FRAME_CLASSES.index("silence")
     errors, bias = defaultdict(lambda: ([], [])), defaultdict(list)
     for i, seq in enumerate(seqs):

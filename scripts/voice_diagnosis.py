@@ -48,16 +48,20 @@ def trained(checkpoint: Path):
     return model.eval(), prior.eval()
 
 
-def run_and_sequences(doc: str, argv: list[str] | None) -> tuple[Path, list]:
-    """The command line the per-run diagnoses share: a run's stage1.pt, and the first --limit
-    sequences of a corpus split."""
+def run_setup(doc: str, argv: list[str] | None) -> tuple:
+    """The command line and set-up the per-run diagnoses share: a run's stage1.pt (its
+    MeshTalk and prior, in eval mode), the first --limit sequences of a corpus split, and the
+    template's lip vertices. Returns (model, prior, sequences, lips)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path, help="a run's stage1.pt (with its prior)")
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--limit", type=int, default=40)
     args = parser.parse_args(argv)
-    return args.checkpoint, load_split(args.corpus, args.split)[: args.limit]
+    torch.set_num_threads(2)
+    model, prior = trained(args.checkpoint)
+    seqs = load_split(args.corpus, args.split)[: args.limit]
+    return model, prior, seqs, load_template().region("lips")
 
 
 @torch.no_grad()
