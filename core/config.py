@@ -91,7 +91,7 @@ class ModelConfig:
     closure_weight: float = 0.0  # x each P/B/M's shortfall from a seal at its tightest frame
     # x the L2 of the lip vertices' frame-to-frame motion against the truth's, mm^2. Why: the
     # network's lips jitter where the truth glides (a temporal blur lowered LVE, but blurred
-    # the seals away with it); matching the motion keeps a seal's fast close (docs/RESULTS.md).
+    # the seals away with it). At 16 it took 0.09 mm off LVE and cost seals (docs/RESULTS.md).
     velocity_weight: float = 0.0
     mouth_regions: tuple[str, ...] = ("mouth",)
     upper_regions: tuple[str, ...] = ("upper_face",)
