@@ -170,6 +170,8 @@ REFINE_SOURCE_rebind = core/assets/meshtalk.npz
 REFINE_SOURCE_centred_upper20 = weights/centred_upper.npz  # with its refine_parts (config)
 REFINE_SOURCE_velocity4 = weights/centred_upper20.npz
 REFINE_SOURCE_velocity16 = weights/centred_upper20.npz
+REFINE_SOURCE_velocity_sealed = weights/centred_upper20.npz
+REFINE_SOURCE_velocity8_seal24 = weights/centred_upper20.npz
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp

@@ -25,6 +25,7 @@ LOSS_SETTINGS = (
     "lip_vertex_weight",
     "closure_weight",
     "velocity_weight",
+    "velocity_seal",
 )
 # What a refine takes from its own config besides the losses: the front end's centring (the
 # refine then measures the mel statistics again, on the centred input).
@@ -93,6 +94,9 @@ class ModelConfig:
     # network's lips jitter where the truth glides (a temporal blur lowered LVE, but blurred
     # the seals away with it). At 16 it took 0.09 mm off LVE and cost seals (docs/RESULTS.md).
     velocity_weight: float = 0.0
+    # weight each motion step into or out of a seal-weighted frame like that frame (1 +
+    # seal_weight). Why: with the motion loss alone the network hedged and sealed less.
+    velocity_seal: bool = False
     mouth_regions: tuple[str, ...] = ("mouth",)
     upper_regions: tuple[str, ...] = ("upper_face",)
     mask_background: float = 0.0  # weight of vertices outside a loss mask's regions

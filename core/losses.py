@@ -85,10 +85,19 @@ def masked_l2(
     return (err if frame_weights is None else err * frame_weights).mean()
 
 
-def velocity_l2(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def velocity_l2(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weights: torch.Tensor,
+    frame_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """masked_l2 of the frame-to-frame motion (B, T-1, V, 3) instead of the positions: a
-    jittering prediction pays for every wobble, a seal as fast as the truth's pays nothing."""
-    return masked_l2(pred.diff(dim=1), target.diff(dim=1), weights)
+    jittering prediction pays for every wobble, a seal as fast as the truth's pays nothing.
+    frame_weights (B, T): a step weighs as much as the heavier of its two frames."""
+    steps = None
+    if frame_weights is not None:
+        steps = torch.maximum(frame_weights[:, 1:], frame_weights[:, :-1])
+    return masked_l2(pred.diff(dim=1), target.diff(dim=1), weights, steps)
 
 
 def gap_loss(
@@ -158,7 +167,8 @@ class StageOneLoss(nn.Module):
     `lip_weight` x the lip-gap loss and `lip_vertex_weight` x the L2 of the lip vertices on
     the audio-driven one (sealed frames of both weighted 1 + `seal_weight`; with
     `seal_frames` "bilabial" only those inside a P/B/M phone), and `velocity_weight` x the
-    L2 of the lip vertices' frame-to-frame motion (velocity_l2). The lip-gap
+    L2 of the lip vertices' frame-to-frame motion (velocity_l2; with `velocity_seal` its
+    steps at sealed frames weighted like them). The lip-gap
     loss closes the lips however it can (a rolled lip closes too); the lip-vertex loss
     closes them where the truth does, which is what LVE measures."""
 
@@ -231,7 +241,8 @@ class StageOneLoss(nn.Module):
             out["lipv"] = masked_l2(audio_pred, offsets, self.lips, frames)
             total = total + self.cfg.lip_vertex_weight * out["lipv"]
         if self.cfg.velocity_weight:
-            out["velocity"] = velocity_l2(audio_pred, offsets, self.lips)
+            steps = frames if self.cfg.velocity_seal else None
+            out["velocity"] = velocity_l2(audio_pred, offsets, self.lips, steps)
             total = total + self.cfg.velocity_weight * out["velocity"]
         if self.cfg.closure_weight:
             out["closure"] = closure_loss(

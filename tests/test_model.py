@@ -353,8 +353,9 @@ def test_lip_vertex_loss_weights_the_lips_and_the_sealed_frames(template):
 
 def test_velocity_loss_charges_jitter_not_offsets(model, template):
     """velocity_l2 compares frame-to-frame motion: a lip offset held still costs nothing, a
-    lip that wobbles 1 mm every other frame costs (1 mm)^2 per step; with velocity_weight the
-    audio-driven reconstruction pays it on top of the other losses."""
+    lip that wobbles 1 mm every other frame costs (1 mm)^2 per step, a step into or out of a
+    weighted frame as much as that frame; with velocity_weight the audio-driven reconstruction
+    pays it on top of the other losses."""
     w = region_weights(template, ModelConfig())
     lips, wl = template.region("lips"), torch.from_numpy(w.lips)
     target = torch.zeros(1, 5, template.n_vertices, 3)
@@ -366,6 +367,9 @@ def test_velocity_loss_charges_jitter_not_offsets(model, template):
     assert velocity_l2(wobble, target, wl).item() == pytest.approx(1.0, rel=1e-4)
     wobble[..., template.region("forehead"), :] += 0.01  # off the lips: no velocity error
     assert velocity_l2(wobble, target, wl).item() == pytest.approx(1.0, rel=1e-4)
+
+    heavy = torch.tensor([[1.0, 1.0, 9.0, 1.0, 1.0]])  # frame 2 sealed, weighted 1 + 8
+    assert velocity_l2(wobble, target, wl, heavy).item() == pytest.approx(5.0, rel=1e-4)  # 1 9 9 1
 
     model.eval()  # argmax codes: the same decode for both losses
     mel, offsets, tmpl = batch(template, seed=6)
