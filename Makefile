@@ -164,10 +164,10 @@ REFINE_FROM_centred20 = rebind
 REFINE_FROM_centred_upper = centred
 REFINE_FROM_velocity_closure = velocity16
 REFINE_FROM_velocity_seal32 = velocity16
-# Runs that refine a weights file rather than a run: rebind the bundled network, centred_upper20
-# a refine base in weights/ (with the training parts its config names).
+# Runs that refine a weights file rather than a run: rebind the bundled network, the others a
+# refine base in weights/ (with the training parts their configs name in refine_parts).
 REFINE_SOURCE_rebind = core/assets/meshtalk.npz
-REFINE_SOURCE_centred_upper20 = weights/centred_upper.npz  # with its refine_parts (config)
+REFINE_SOURCE_centred_upper20 = weights/centred_upper.npz
 REFINE_SOURCE_velocity4 = weights/centred_upper20.npz
 REFINE_SOURCE_velocity16 = weights/centred_upper20.npz
 REFINE_SOURCE_velocity_sealed = weights/centred_upper20.npz
