@@ -26,6 +26,7 @@ LOSS_SETTINGS = (
     "closure_weight",
     "velocity_weight",
     "velocity_seal",
+    "voice_adversary_weight",
 )
 # What a refine takes from its own config besides the losses: the front end's centring (the
 # refine then measures the mel statistics again, on the centred input).
@@ -97,6 +98,10 @@ class ModelConfig:
     # weight each motion step into or out of a seal-weighted frame like that frame (1 +
     # seal_weight). Why: with the motion loss alone the network hedged and sealed less.
     velocity_seal: bool = False
+    # a voice classifier on the audio features, its gradient reversed into the audio encoder
+    # times this (core.voice_adversary). Why: the encoder learns its training voices and hears
+    # unheard recorded voices less well than a recogniser trained on many speakers.
+    voice_adversary_weight: float = 0.0
     mouth_regions: tuple[str, ...] = ("mouth",)
     upper_regions: tuple[str, ...] = ("upper_face",)
     mask_background: float = 0.0  # weight of vertices outside a loss mask's regions
@@ -119,6 +124,8 @@ class ModelConfig:
             problems.append(
                 f"mel_centring must be one of {MEL_CENTRINGS}, got {self.mel_centring!r}"
             )
+        if self.voice_adversary_weight < 0:
+            problems.append(f"voice_adversary_weight must be >= 0: {self.voice_adversary_weight}")
         if self.seal_frames not in SEAL_FRAMES:
             problems.append(f"seal_frames must be one of {SEAL_FRAMES}, got {self.seal_frames!r}")
         if len(self.template_widths) < 1 or self.template_widths[-1] != self.latent_dim:

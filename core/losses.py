@@ -18,6 +18,7 @@ from .eval.scores import CLOSED_MM
 from .metrics import LIP_MIDLINE, landmark
 from .model import MeshTalk
 from .template import Template
+from .voice_adversary import VoiceAdversary
 
 MM = 1000.0  # metres -> millimetres
 SEAL_MM = CLOSED_MM / 2  # the closure loss's aim: inside the score's threshold, with a margin
@@ -168,13 +169,18 @@ class StageOneLoss(nn.Module):
     the audio-driven one (sealed frames of both weighted 1 + `seal_weight`; with
     `seal_frames` "bilabial" only those inside a P/B/M phone), and `velocity_weight` x the
     L2 of the lip vertices' frame-to-frame motion (velocity_l2; with `velocity_seal` its
-    steps at sealed frames weighted like them). The lip-gap
+    steps at sealed frames weighted like them). With `voice_adversary_weight` and the number
+    of training voices, the cross-entropy of a voice classifier on the audio features is added
+    too (VoiceAdversary: the classifier descends it, the audio encoder ascends it). The lip-gap
     loss closes the lips however it can (a rolled lip closes too); the lip-vertex loss
     closes them where the truth does, which is what LVE measures."""
 
-    def __init__(self, cfg: ModelConfig, weights: RegionWeights) -> None:
+    def __init__(self, cfg: ModelConfig, weights: RegionWeights, voices: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
+        self.adversary = (
+            VoiceAdversary(cfg, voices) if cfg.voice_adversary_weight and voices else None
+        )
         self.register_buffer("mouth", torch.from_numpy(weights.mouth))
         self.register_buffer("lips", torch.from_numpy(weights.lips))
         self.register_buffer("upper", torch.from_numpy(weights.upper))
@@ -192,11 +198,14 @@ class StageOneLoss(nn.Module):
         start: int = 0,
         noise: torch.Tensor | None = None,
         bilabial: torch.Tensor | None = None,
+        voice: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """mel (B, N, n_mels), offsets (B, T, V, 3) targets, template (B, V, 3) ->
         {"total", and the parts}; the xmod mode needs an even B. `noise` (B, T, H, C): the
         Gumbel noise of each item (fresh noise when None). `bilabial` (B, T): the P/B/M phones
-        (Windows._bilabial; needed by `seal_frames` "bilabial" and by `closure_weight`)."""
+        (Windows._bilabial; needed by `seal_frames` "bilabial" and by `closure_weight`).
+        `voice` (B,): the training voices (Windows), for the adversary; None (validation on
+        unheard voices): no adversary."""
         by_phone = self.cfg.closure_weight or (
             self.cfg.seal_weight and self.cfg.seal_frames == "bilabial"
         )
@@ -249,6 +258,9 @@ class StageOneLoss(nn.Module):
                 audio_pred + template[:, None], self.lip_midline, bilabial
             )
             total = total + self.cfg.closure_weight * out["closure"]
+        if self.adversary is not None and voice is not None:
+            out["voice_ce"] = self.adversary(audio, voice)
+            total = total + out["voice_ce"]
         out["total"] = total
         return out
 

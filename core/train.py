@@ -108,10 +108,11 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
-def average_gradients(model: torch.nn.Module, n: int) -> None:
+def average_gradients(params, n: int) -> None:
+    """Each parameter's gradient averaged over the n processes (in place)."""
     if n == 1:
         return
-    for p in model.parameters():
+    for p in params:
         if p.grad is not None:
             dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
             p.grad /= n
@@ -238,14 +239,12 @@ def stage1(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
     if rank == 0 and not ckpt_path.exists():
         model = new_stage1(cfg, tcfg, ds)
         _save(ckpt_path, cfg, model, AudioPrior(cfg), step=0)
-        torch.save(torch.optim.Adam(model.parameters()).state_dict(), run / "stage1_opt.pt")
     if n > 1:
         dist.barrier()
     ds = ds or windows()
     cfg, model, prior, extra = load_checkpoint(ckpt_path)
     params = list(model.parameters())
-    opt = _adam(params, tcfg.lr, run / "stage1_opt.pt")
-    _train_pairs(1, cfg, tcfg, model, prior, params, opt, ds, extra, budget, base_lr=tcfg.lr)
+    _train_pairs(1, cfg, tcfg, model, prior, params, ds, extra, budget, base_lr=tcfg.lr)
     return ckpt_path
 
 
@@ -257,19 +256,28 @@ def _train_windows(tcfg: TrainConfig, cfg: ModelConfig, frames: int, steps: int,
     return Windows(roots, "train", frames, cfg, length, seed, *augment, tcfg.edge_frames)
 
 
-def _adam(params: list, lr: float, resume_from: Path | None) -> torch.optim.Adam:
-    """Adam over `params`, with its state from `resume_from` when that file exists."""
-    opt = torch.optim.Adam(params, lr=lr)
+def _adam(
+    params: list, lr: float, resume_from: Path | None, adversary: list | None = None
+) -> torch.optim.Adam:
+    """Adam over `params` (and the voice adversary's, at ADVERSARY_LR_SCALE x lr), with its
+    state from `resume_from` when that file exists."""
+    groups = [{"params": params}]
+    if adversary:
+        groups.append({"params": adversary, "lr_scale": ADVERSARY_LR_SCALE})
+    opt = torch.optim.Adam(groups, lr=lr)
     if resume_from is not None and resume_from.exists():
         opt.load_state_dict(torch.load(resume_from, weights_only=True))
     return opt
 
 
-# What each pairs-trained stage logs as, counts its steps in, and saves its optimiser to.
+# What each pairs-trained stage logs as, counts its steps in, and saves its optimiser and its
+# voice adversary (if any) to.
 PAIR_STAGES = {
-    1: ("step", "stage1_iterations", "stage1_opt.pt"),
-    3: ("refine_step", "refine_iterations", "refine_opt.pt"),
+    1: ("step", "stage1_iterations", "stage1_opt.pt", "stage1_adversary.pt"),
+    3: ("refine_step", "refine_iterations", "refine_opt.pt", "refine_adversary.pt"),
 }
+# The voice adversary starts afresh and must keep up with the network it is the adversary of.
+ADVERSARY_LR_SCALE = 10.0
 
 
 def _train_pairs(
@@ -279,22 +287,27 @@ def _train_pairs(
     model: MeshTalk,
     prior: AudioPrior,
     params: list[torch.nn.Parameter],
-    opt: torch.optim.Optimizer,
     ds: Windows,
     extra: dict,
     budget: Budget,
     base_lr: float,
 ) -> None:
-    """The loop of stage 1 and refine: steps on pairs from `extra[step key]` to the stage's
-    iterations, logging, validating and checkpointing (model and optimiser) as configured."""
+    """The loop of stage 1 and refine: steps on pairs (training `params`) from
+    `extra[step key]` to the stage's iterations, logging, validating and checkpointing (model,
+    optimiser and voice adversary) as configured."""
     rank, n = world()
     run = Path(tcfg.run)
-    step_key, total_key, opt_name = PAIR_STAGES[stage]
+    step_key, total_key, opt_name, adversary_name = PAIR_STAGES[stage]
     step, total = extra.get(step_key, 0), getattr(tcfg, total_key)
     if rank == 0:
         trim_log(run, stage, step)
     model.train()
-    loss_fn = StageOneLoss(cfg, region_weights(load_template(), cfg))
+    loss_fn = StageOneLoss(cfg, region_weights(load_template(), cfg), len(ds.voices))
+    adversary = [] if loss_fn.adversary is None else list(loss_fn.adversary.parameters())
+    if adversary and step:
+        loss_fn.adversary.load_state_dict(torch.load(run / adversary_name, weights_only=True))
+    opt = _adam(params, base_lr, run / opt_name if step else None, adversary)
+    params = params + adversary
     val = _validation_batches(tcfg, cfg)
     t0 = time.time()
     stop = budget.spent(step, n)
@@ -317,13 +330,15 @@ def _train_pairs(
             log(run, rank, rec)
         if rank == 0 and (step % tcfg.checkpoint_every == 0 or step == total or stop):
             _save(run / "stage1.pt", cfg, model, prior, **{**extra, step_key: step})
-            _save_optimizer(opt, run / opt_name)
+            _save_state(opt, run / opt_name)
+            if adversary:
+                _save_state(loss_fn.adversary, run / adversary_name)
 
 
-def _save_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
+def _save_state(obj: torch.optim.Optimizer | torch.nn.Module, path: Path) -> None:
     """Atomically, like the checkpoint: a killed run never leaves half a file to resume from."""
     tmp = path.with_suffix(".tmp")
-    torch.save(opt.state_dict(), tmp)
+    torch.save(obj.state_dict(), tmp)
     os.replace(tmp, path)
 
 
@@ -346,20 +361,23 @@ def _pairs_step(
     shape = (tcfg.stage1_frames, cfg.heads, cfg.categories)
     noise = torch.stack([item_noise(tcfg.seed, 2 * i + j, shape) for i in idx for j in (0, 1)])
     for g in opt.param_groups:
-        g["lr"] = lr
-    out = _stage1_loss(loss_fn, model, batch, noise)
+        g["lr"] = lr * g.get("lr_scale", 1.0)
+    out = _stage1_loss(loss_fn, model, batch, noise, batch["voice"])
     opt.zero_grad(set_to_none=True)
     out["total"].backward()
-    average_gradients(model, n)  # frozen parameters have no gradient: skipped
+    average_gradients(params, n)
     grad = torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
     opt.step()
     return out, grad
 
 
-def _stage1_loss(loss_fn: StageOneLoss, model: MeshTalk, batch: dict, noise=None) -> dict:
+def _stage1_loss(
+    loss_fn: StageOneLoss, model: MeshTalk, batch: dict, noise=None, voice=None
+) -> dict:
+    """The losses of a batch; `voice` (the training batches' voices) adds the adversary's."""
     offsets = batch["vertices"] - batch["template"][:, None]
-    start = int(batch["start"][0])
-    return loss_fn(model, batch["mel"], offsets, batch["template"], start, noise, batch["bilabial"])
+    start, template = int(batch["start"][0]), batch["template"]
+    return loss_fn(model, batch["mel"], offsets, template, start, noise, batch["bilabial"], voice)
 
 
 def _mean(x: torch.Tensor, n: int) -> float:
@@ -450,8 +468,7 @@ def refine(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
         p.requires_grad_(True)
     if step < total and set(tcfg.refine_modules) != {"decoder"}:
         extra.pop("prior_step", None)  # new codes: the prior must be trained again
-    opt = _adam(params, tcfg.refine_lr, run / "refine_opt.pt" if step else None)
-    _train_pairs(3, cfg, tcfg, model, prior, params, opt, ds, extra, budget, tcfg.refine_lr)
+    _train_pairs(3, cfg, tcfg, model, prior, params, ds, extra, budget, tcfg.refine_lr)
     return ckpt_path
 
 
@@ -523,7 +540,7 @@ def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
             g["lr"] = learning_rate(tcfg, tcfg.stage2_lr, step, total)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        average_gradients(prior, n)
+        average_gradients(prior.parameters(), n)
         torch.nn.utils.clip_grad_norm_(prior.parameters(), tcfg.grad_clip)
         opt.step()
         step += 1
@@ -548,7 +565,7 @@ def stage2(cfg: ModelConfig, tcfg: TrainConfig, budget: Budget | None = None) ->
             log(run, rank, rec)
         if rank == 0 and (step % tcfg.checkpoint_every == 0 or step == total or stop):
             _save(run / "stage1.pt", cfg, model, prior, **{**extra, "prior_step": step})
-            _save_optimizer(opt, opt_path)
+            _save_state(opt, opt_path)
     return run / "stage1.pt"
 
 

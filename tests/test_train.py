@@ -23,7 +23,7 @@ from core.export import (
 )
 from core.runtime import Animator
 from core.runtime.weights import WeightsError
-from core.train import Budget, TrainConfig, refine, stage1, stage2, trim_log
+from core.train import Budget, TrainConfig, _train_windows, refine, stage1, stage2, trim_log
 
 ROOT = Path(__file__).resolve().parents[1]
 # A small network, so a step takes milliseconds; the code paths are the full ones.
@@ -44,7 +44,7 @@ SMALL = {
 }
 
 
-def _config(tmp: Path, corpus: Path, run: str, **train) -> Path:
+def _config(tmp: Path, corpus: Path, run: str, model: dict | None = None, **train) -> Path:
     body = {
         "corpus": str(corpus),
         "run": str(tmp / run),
@@ -59,7 +59,7 @@ def _config(tmp: Path, corpus: Path, run: str, **train) -> Path:
         "stats_windows": 8,
         "threads": 1,
     } | train
-    lines = ["[model]"] + [f"{k} = {json.dumps(v)}" for k, v in SMALL.items()]
+    lines = ["[model]"] + [f"{k} = {json.dumps(v)}" for k, v in (SMALL | (model or {})).items()]
     lines += ["[train]"] + [f"{k} = {json.dumps(v)}" for k, v in body.items()]
     path = tmp / f"{run}.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -106,6 +106,35 @@ def test_two_stages_resume_and_export(tiny_corpus, tmp_path, template):
     export_weights(out, cfg, model, prior, template)
     verts = Animator(out).animate(np.random.default_rng(0).normal(0, 0.1, 16000).astype("f4"))
     assert verts.shape == (30, template.n_vertices, 3) and np.isfinite(verts).all()
+
+
+def test_voice_adversary_trains_and_resumes(tiny_corpus, tmp_path):
+    """With voice_adversary_weight, stage 1 logs the voice classifier's cross-entropy on the
+    training voices (not on validation's unheard ones), saves the classifier beside its
+    optimiser, and a run stopped and resumed ends where the uninterrupted one does."""
+    adversary = {"voice_adversary_weight": 5.0}
+    cfg, tcfg = _run(_config(tmp_path, tiny_corpus, "adv", adversary))
+    ds = _train_windows(tcfg, cfg, tcfg.stage1_frames, 2, seed=0)
+    assert ds.voices == sorted(["espeak:en-us", "espeak:en+f2"])  # the training split's
+    for i in range(4):
+        item = ds[i]
+        assert ds.voices[int(item["voice"])] == ds.sequences[int(item["sequence"])].job.voice
+    stage1(cfg, tcfg)
+    log = _log(Path(tcfg.run))
+    assert all(np.isfinite(r["voice_ce"]) for r in log)
+    assert not any("val_voice_ce" in r for r in log) and "val_total" in log[-1]
+    assert (Path(tcfg.run) / "stage1_adversary.pt").is_file()
+
+    _, tcfg_b = _run(_config(tmp_path, tiny_corpus, "adv_b", adversary))
+    stage1(cfg, tcfg_b, Budget(stop_at=2))
+    stage1(cfg, tcfg_b)
+    _, a, _, _ = load_checkpoint(Path(tcfg.run) / "stage1.pt")
+    _, b, _, _ = load_checkpoint(Path(tcfg_b.run) / "stage1.pt")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6, msg=name)
+    assert [r["voice_ce"] for r in _log(Path(tcfg_b.run))] == pytest.approx(
+        [r["voice_ce"] for r in log], rel=1e-5
+    )
 
 
 def test_refine_trains_the_decoder_alone(tiny_corpus, tmp_path):

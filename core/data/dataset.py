@@ -37,8 +37,9 @@ class Windows(Dataset):
     Item i is a pure function of (seed, epoch, i). Returns mel (N, n_mels) for the window plus
     MARGIN_S either side, `start` (the window's first frame within that mel, in video frames),
     vertices (frames, V, 3), template (V, 3) (the sequence's neutral face), `bilabial`
-    (frames,): which frames are inside a P/B/M phone (`_bilabial`), and the index of the
-    sequence (so a batch can pair audio and expression of different sequences)."""
+    (frames,): which frames are inside a P/B/M phone (`_bilabial`), the index of the
+    sequence (so a batch can pair audio and expression of different sequences) and of its
+    voice in `voices` (the split's voices, sorted: the voice adversary's classes)."""
 
     def __init__(
         self,
@@ -56,6 +57,8 @@ class Windows(Dataset):
         roots = [root] if isinstance(root, (str, Path)) else list(root)
         parts = [load_split(Path(r), split) for r in roots]
         self.sequences = [s for part in parts for s in part]
+        self.voices = sorted({s.job.voice for s in self.sequences})
+        self._voice = {v: i for i, v in enumerate(self.voices)}
         sizes = np.array([max(len(s.weights) - frames + 1, 0) for s in self.sequences], float)
         if not sizes.sum():
             raise ValueError(f"no {split} sequence has {frames} frames")
@@ -121,6 +124,7 @@ class Windows(Dataset):
             "template": torch.from_numpy(self.faces[k].rest(self.row[k]).astype(np.float32)),
             "bilabial": torch.from_numpy(self._bilabial(k, t0)),
             "sequence": torch.tensor(k),
+            "voice": torch.tensor(self._voice[seq.job.voice]),
         }
 
     def _offset(self, k: int) -> np.ndarray:
