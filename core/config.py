@@ -98,9 +98,9 @@ class ModelConfig:
     # weight each motion step into or out of a seal-weighted frame like that frame (1 +
     # seal_weight). Why: with the motion loss alone the network hedged and sealed less.
     velocity_seal: bool = False
-    # a voice classifier on the audio features, its gradient reversed into the audio encoder
-    # times this (core.voice_adversary). Why: the encoder learns its training voices and hears
-    # unheard recorded voices less well than a recogniser trained on many speakers.
+    # x the confusion of a voice classifier on the audio features (nats above a uniform guess;
+    # core.voice_adversary). Why: the encoder learns its training voices and hears unheard
+    # recorded voices less well than a recogniser trained on many speakers.
     voice_adversary_weight: float = 0.0
     mouth_regions: tuple[str, ...] = ("mouth",)
     upper_regions: tuple[str, ...] = ("upper_face",)

@@ -170,8 +170,9 @@ class StageOneLoss(nn.Module):
     `seal_frames` "bilabial" only those inside a P/B/M phone), and `velocity_weight` x the
     L2 of the lip vertices' frame-to-frame motion (velocity_l2; with `velocity_seal` its
     steps at sealed frames weighted like them). With `voice_adversary_weight` and the number
-    of training voices, the cross-entropy of a voice classifier on the audio features is added
-    too (VoiceAdversary: the classifier descends it, the audio encoder ascends it). The lip-gap
+    of training voices, a voice classifier on the audio features adds its cross-entropy (which
+    trains it alone) and the weight x its confusion (which trains the encoders alone:
+    VoiceAdversary). The lip-gap
     loss closes the lips however it can (a rolled lip closes too); the lip-vertex loss
     closes them where the truth does, which is what LVE measures."""
 
@@ -259,8 +260,10 @@ class StageOneLoss(nn.Module):
             )
             total = total + self.cfg.closure_weight * out["closure"]
         if self.adversary is not None and voice is not None:
-            out["voice_ce"] = self.adversary(audio, voice)
-            total = total + out["voice_ce"]
+            out["voice_ce"], out["voice_confusion"] = self.adversary(audio, voice)
+            total = (
+                total + out["voice_ce"] + self.cfg.voice_adversary_weight * out["voice_confusion"]
+            )
         out["total"] = total
         return out
 

@@ -32,7 +32,7 @@ from core.model import (
     to_video_rate,
 )
 from core.template import load_identity_targets, load_template
-from core.voice_adversary import VoiceAdversary, reverse_gradient
+from core.voice_adversary import VoiceAdversary
 
 torch.set_num_threads(1)
 CFG = ModelConfig()
@@ -381,42 +381,44 @@ def test_velocity_loss_charges_jitter_not_offsets(model, template):
     assert extra.item() == pytest.approx(3.0 * moving["velocity"].item(), rel=1e-4)
 
 
-def test_voice_adversary_reverses_the_encoders_gradient(model, template):
-    """The classifier descends its cross-entropy; what flows back into the audio features is
-    its gradient times -voice_adversary_weight; StageOneLoss adds it to the total for training
-    batches (with voices), not for validation (none), and refuses fewer than two voices."""
-    x = torch.ones(3, requires_grad=True)
-    reverse_gradient(x * 2, 3.0).sum().backward()
-    assert x.grad.tolist() == [-6.0, -6.0, -6.0]
-
+def test_voice_adversary_trains_the_classifier_and_confuses_the_encoder(model, template):
+    """The classifier learns from its cross-entropy alone, the features from its confusion
+    alone (0 at a uniform guess, never below); StageOneLoss adds both (the confusion times
+    voice_adversary_weight) for training batches, with voices, not for validation (none), and
+    refuses fewer than two voices."""
     cfg = ModelConfig(voice_adversary_weight=10.0)
     torch.manual_seed(1)
     adversary = VoiceAdversary(cfg, voices=3)
     features = torch.randn(2, 5, cfg.audio_channels, requires_grad=True)
     voice = torch.tensor([0, 2])
-    ce = adversary(features, voice)
-    ce.backward()
-    f2 = features.detach().clone().requires_grad_(True)
-    logits = adversary.out(torch.nn.functional.leaky_relu(adversary.hidden(f2), cfg.leaky_slope))
-    plain = torch.nn.functional.cross_entropy(logits.flatten(0, 1), voice.repeat_interleave(5))
-    assert plain.item() == pytest.approx(ce.item(), rel=1e-6)
-    plain.backward()
-    torch.testing.assert_close(features.grad, -10.0 * f2.grad)  # the same classifier, reversed
-    with torch.no_grad():  # a step down its own gradient lowers its cross-entropy
+    ce, confusion = adversary(features, voice)
+    assert confusion.item() > 0
+    ce.backward(retain_graph=True)
+    assert features.grad is None and all(p.grad.abs().sum() > 0 for p in adversary.parameters())
+    grads = [p.grad.clone() for p in adversary.parameters()]
+    confusion.backward()
+    assert features.grad.abs().sum() > 0
+    for p, g in zip(adversary.parameters(), grads, strict=True):
+        torch.testing.assert_close(p.grad, g)  # the confusion added nothing to the classifier
+    with torch.no_grad():  # each side's step lowers its own loss
         for p in adversary.parameters():
-            p -= 0.1 * p.grad
-    assert adversary(features, voice).item() < ce.item()
+            p -= 0.05 * p.grad
+        moved = features - 0.5 * features.grad
+    assert adversary(features, voice)[0].item() < ce.item()
+    assert adversary(moved, voice)[1].item() < adversary(features, voice)[1].item()
+    with torch.no_grad():
+        adversary.out.weight.zero_()
+        adversary.out.bias.zero_()
+    assert adversary(features, voice)[1].item() == pytest.approx(0.0, abs=1e-6)  # uniform
 
     w = region_weights(template, cfg)
     model.eval()
     mel, offsets, tmpl = batch(template, seed=7)
-    voices = torch.tensor([0, 1])
-    plain_loss = StageOneLoss(ModelConfig(), w)(model, mel, offsets, tmpl)
+    plain = StageOneLoss(ModelConfig(), w)(model, mel, offsets, tmpl)
     loss_fn = StageOneLoss(cfg, w, voices=2)
-    out = loss_fn(model, mel, offsets, tmpl, voice=voices)
-    assert out["total"].item() == pytest.approx(
-        plain_loss["total"].item() + out["voice_ce"].item(), rel=1e-5
-    )
+    out = loss_fn(model, mel, offsets, tmpl, voice=torch.tensor([0, 1]))
+    expected = plain["total"] + out["voice_ce"] + 10.0 * out["voice_confusion"]
+    assert out["total"].item() == pytest.approx(expected.item(), rel=1e-5)
     assert "voice_ce" not in loss_fn(model, mel, offsets, tmpl)  # validation: no voices
     assert StageOneLoss(cfg, w).adversary is None  # no training voices given: no adversary
     with pytest.raises(ValueError, match="at least 2 training voices"):

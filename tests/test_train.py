@@ -109,9 +109,9 @@ def test_two_stages_resume_and_export(tiny_corpus, tmp_path, template):
 
 
 def test_voice_adversary_trains_and_resumes(tiny_corpus, tmp_path):
-    """With voice_adversary_weight, stage 1 logs the voice classifier's cross-entropy on the
-    training voices (not on validation's unheard ones), saves the classifier beside its
-    optimiser, and a run stopped and resumed ends where the uninterrupted one does."""
+    """With voice_adversary_weight, stage 1 logs the voice classifier's cross-entropy and
+    confusion on the training voices (not on validation's unheard ones), saves the classifier
+    beside its optimiser, and a run stopped and resumed ends where the uninterrupted one does."""
     adversary = {"voice_adversary_weight": 5.0}
     cfg, tcfg = _run(_config(tmp_path, tiny_corpus, "adv", adversary))
     ds = _train_windows(tcfg, cfg, tcfg.stage1_frames, 2, seed=0)
@@ -121,7 +121,7 @@ def test_voice_adversary_trains_and_resumes(tiny_corpus, tmp_path):
         assert ds.voices[int(item["voice"])] == ds.sequences[int(item["sequence"])].job.voice
     stage1(cfg, tcfg)
     log = _log(Path(tcfg.run))
-    assert all(np.isfinite(r["voice_ce"]) for r in log)
+    assert all(np.isfinite([r["voice_ce"], r["voice_confusion"]]).all() for r in log)
     assert not any("val_voice_ce" in r for r in log) and "val_total" in log[-1]
     assert (Path(tcfg.run) / "stage1_adversary.pt").is_file()
 
