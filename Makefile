@@ -174,6 +174,7 @@ REFINE_SOURCE_velocity_sealed = weights/centred_upper20.npz
 REFINE_SOURCE_velocity8_seal24 = weights/centred_upper20.npz
 REFINE_SOURCE_velocity16_allseals = weights/centred_upper20.npz
 REFINE_SOURCE_adversary10 = weights/centred_upper20.npz
+REFINE_SOURCE_adversary50 = weights/centred_upper20.npz
 refine-lipgap refine-lips: train-default
 refine-seal refine-sealwarp: refine-lipgap
 refine-seal2: refine-sealwarp
