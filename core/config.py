@@ -100,7 +100,8 @@ class ModelConfig:
     velocity_seal: bool = False
     # x the confusion of a voice classifier on the audio features (nats above a uniform guess;
     # core.voice_adversary). Why: the encoder learns its training voices and hears unheard
-    # recorded voices less well than a recogniser trained on many speakers.
+    # recorded voices less well than a recogniser trained on many speakers. At 10 and 50 it
+    # did not help: less of the voice in the features, worse lips (docs/RESULTS.md).
     voice_adversary_weight: float = 0.0
     mouth_regions: tuple[str, ...] = ("mouth",)
     upper_regions: tuple[str, ...] = ("upper_face",)
