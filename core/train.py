@@ -19,6 +19,7 @@ import os
 import sys
 import time
 import tomllib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
-def average_gradients(params, n: int) -> None:
+def average_gradients(params: Iterable[torch.nn.Parameter], n: int) -> None:
     """Each parameter's gradient averaged over the n processes (in place)."""
     if n == 1:
         return
@@ -305,6 +306,11 @@ def _train_pairs(
     loss_fn = StageOneLoss(cfg, region_weights(load_template(), cfg), len(ds.voices))
     adversary = [] if loss_fn.adversary is None else list(loss_fn.adversary.parameters())
     if adversary and step:
+        if not (run / adversary_name).is_file():
+            raise ValueError(
+                f"{run} resumes at step {step} but has no {adversary_name}: "
+                "voice_adversary_weight was switched on mid-run; start a new run"
+            )
         loss_fn.adversary.load_state_dict(torch.load(run / adversary_name, weights_only=True))
     opt = _adam(params, base_lr, run / opt_name if step else None, adversary)
     params = params + adversary

@@ -136,6 +136,17 @@ def test_voice_adversary_trains_and_resumes(tiny_corpus, tmp_path):
         [r["voice_ce"] for r in log], rel=1e-5
     )
 
+    # A refine takes the weight from its own config; switched on mid-refine: a clear error,
+    # not a classifier silently started afresh.
+    stage2(cfg, tcfg)
+    plain = _config(tmp_path, tiny_corpus, "adv_r", refine_from=tcfg.run, refine_iterations=2)
+    refine(*_run(plain), Budget(stop_at=1))
+    switched = _config(
+        tmp_path, tiny_corpus, "adv_r", adversary, refine_from=tcfg.run, refine_iterations=2
+    )
+    with pytest.raises(ValueError, match="switched on mid-run"):
+        refine(*_run(switched.rename(tmp_path / "switched.toml")))
+
 
 def test_refine_trains_the_decoder_alone(tiny_corpus, tmp_path):
     """refine: only the decoder changes (so the trained prior stays valid), with the lip-gap
