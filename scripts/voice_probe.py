@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -59,11 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         for j in range(args.test_batches):
             batch = collate([test[i] for i in range(j * args.batch, (j + 1) * args.batch)])
-            logits = probe.logits(features(model, batch, args.frames))
-            labels = batch["voice"][:, None].expand(logits.shape[:2])
-            ces.append(F.cross_entropy(logits.flatten(0, 1), labels.flatten()).item())
-            hits += int((logits.argmax(-1) == labels).sum())
-            n += labels.numel()
+            feats, voice = features(model, batch, args.frames), batch["voice"]
+            ces.append(probe(feats, voice)[0].item())
+            guess = probe.logits(feats).argmax(-1)  # (B, T)
+            hits += int((guess == voice[:, None]).sum())
+            n += guess.numel()
     k = len(train.voices)
     chance = f"cross-entropy (chance {math.log(k):.2f}) | accuracy (chance {1 / k:.2f})"
     print(f"| run | voices | {chance} |")
