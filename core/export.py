@@ -120,7 +120,7 @@ def export_arrays(
     source["extra.lips_mask"] = torch.from_numpy(lips_mask(template, cfg))
     arrays = {}
     for name, shape in expected_shapes(cfg).items():
-        arr = source[name].detach().cpu().numpy().astype(np.float32)
+        arr = _float32(source[name])
         if arr.shape != shape:
             raise ValueError(f"{name}: shape {arr.shape}, the config says {shape}")
         arrays[name] = _half(arr) if dtype == "float16" else arr
@@ -176,7 +176,7 @@ def export_training_parts(out: str | Path, model: MeshTalk, weights: str | Path)
     """Write the WEIGHTS_FILE_LACKS modules beside the weights file `weights`, tied to it by
     its SHA-256: with both, a refine restarts the whole stage-1 network on any machine."""
     arrays = {
-        f"model.{name}.{key}": _half(value.detach().cpu().numpy().astype(np.float32))
+        f"model.{name}.{key}": _half(_float32(value))
         for name in WEIGHTS_FILE_LACKS
         for key, value in getattr(model, name).state_dict().items()
     }
@@ -219,6 +219,11 @@ def _read_parts(parts: Path, weights: Path) -> dict[str, np.ndarray]:
     if meta.get("weights_sha256") != _sha256(weights):
         raise WeightsError(f"{parts}: written for another weights file than {weights}")
     return arrays
+
+
+def _float32(tensor: torch.Tensor) -> np.ndarray:
+    """A module's tensor as the float32 array every file is written from."""
+    return tensor.detach().cpu().numpy().astype(np.float32)
 
 
 def _half(arr: np.ndarray) -> np.ndarray:

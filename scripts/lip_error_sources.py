@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from voice_diagnosis import decodings, offsets_of, run_setup  # noqa: E402
+from voice_diagnosis import decodings, run_setup, with_next_offsets  # noqa: E402
 
 from core.data.identities import identity_vertices  # noqa: E402
 from core.eval.scores import FRAME_CLASSES, frame_classes  # noqa: E402
@@ -53,10 +53,10 @@ def projected(decoder, offsets: np.ndarray) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     model, prior, seqs, lips = run_setup(__doc__, argv)
     motion, floor = defaultdict(list), defaultdict(list)
-    for i, seq in enumerate(seqs):
-        offsets = offsets_of(seq).astype(np.float64)
+    for seq, own, next_offsets in with_next_offsets(seqs):
+        offsets = own.astype(np.float64)
         truth = offsets + identity_vertices(seq.identity)
-        other = {"stage 1, other": offsets_of(seqs[(i + 1) % len(seqs)])}
+        other = {"stage 1, other": next_offsets}
         for name, pred in decodings(model, prior, seq, other).items():
             motion[name].append(motion_row(pred, truth, lips))
         err = lip_vertex_errors(projected(model.decoder, offsets), offsets, lips) * 1000

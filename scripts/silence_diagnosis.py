@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from voice_diagnosis import decodings, offsets_of, run_setup  # noqa: E402
+from voice_diagnosis import decodings, run_setup, with_next_offsets  # noqa: E402
 
 from core.data.identities import identity_vertices  # noqa: E402
 from core.eval.scores import FRAME_CLASSES, frame_classes  # noqa: E402
@@ -31,8 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     model, prior, seqs, lips = run_setup(__doc__, argv)
     silence = FRAME_CLASSES.index("silence")
     errors, bias = defaultdict(lambda: ([], [])), defaultdict(list)
-    for i, seq in enumerate(seqs):
-        own, other = offsets_of(seq), offsets_of(seqs[(i + 1) % len(seqs)])
+    for seq, own, other in with_next_offsets(seqs):
         truth = own + identity_vertices(seq.identity)
         quiet = frame_classes(seq.phones, len(truth), 30.0) == silence
         expressions = {"stage 1, own": own, "stage 1, other": other}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,16 @@ def offsets_of(seq) -> np.ndarray:
     return sequence_vertices(seq, identity_unit_deltas(seq.identity)) - identity_vertices(
         seq.identity
     )
+
+
+def with_next_offsets(seqs: list) -> Iterator[tuple[object, np.ndarray, np.ndarray]]:
+    """(sequence, its offsets, the next sequence's offsets: "another expression", wrapping
+    round), each sequence's offsets computed once."""
+    first = own = offsets_of(seqs[0])
+    for i, seq in enumerate(seqs):
+        other = offsets_of(seqs[i + 1]) if i + 1 < len(seqs) else first
+        yield seq, own, other
+        own = other
 
 
 def trained(checkpoint: Path):
@@ -97,11 +108,12 @@ def decodings(model, prior, seq, expressions: dict[str, np.ndarray], warps=()) -
     return preds
 
 
-def lip_errors(model, prior, seq, other, lips) -> dict[str, np.ndarray]:
-    """Per-frame LVE (m) of each way of choosing the codes for one sequence (the fusion's
-    with another sequence's expression, as the cross-modal loss trains)."""
-    truth = offsets_of(seq) + identity_vertices(seq.identity)
-    preds = decodings(model, prior, seq, {"stage 1": offsets_of(other)}, WARPS)
+def lip_errors(model, prior, seq, own, other, lips) -> dict[str, np.ndarray]:
+    """Per-frame LVE (m) of each way of choosing the codes for one sequence, whose true
+    offsets are `own` (the fusion's with `other`, another sequence's expression, as the
+    cross-modal loss trains)."""
+    truth = own + identity_vertices(seq.identity)
+    preds = decodings(model, prior, seq, {"stage 1": other}, WARPS)
     return {k: lip_vertex_errors(p, truth, lips) for k, p in preds.items()}
 
 
@@ -123,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     for voice, seqs in by_voice.items():
         seqs = seqs[: args.per_voice]
         errors = defaultdict(list)
-        for i, seq in enumerate(seqs):  # another sequence of the same voice: another face
-            for k, e in lip_errors(model, prior, seq, seqs[(i + 1) % len(seqs)], lips).items():
+        for seq, own, other in with_next_offsets(seqs):  # the same voice, another face
+            for k, e in lip_errors(model, prior, seq, own, other, lips).items():
                 errors[k].append(e)
         cells = [f"{1000 * np.concatenate(e).mean():.2f}" for e in errors.values()]
         print(f"| {voice} | " + " | ".join(cells) + " |", flush=True)
