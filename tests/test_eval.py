@@ -40,6 +40,7 @@ def test_scores_rank_truth_above_baselines(tiny_corpus, random_weights):
     for row in (still, phones, truth):  # ... so its columns are the whole split's
         assert row[f"LVE_mm {voice}"] == pytest.approx(row["LVE_mm"])
         assert row[f"blinks_per_min {voice}"] == pytest.approx(row["blinks_per_min"])
+        assert row[f"pbm_closure {voice}"] == pytest.approx(row["pbm_closure"], nan_ok=True)
     table = markdown(res)
     assert table.count("\n") == 5 and "| static |" in table
 

@@ -25,6 +25,7 @@ from .recordings import evaluate_recordings, read_list
 from .scores import Totals, score
 
 COLUMNS = ("LVE_mm", "FDD_mm", "pbm_closure", "open_vowel_rate", "blinks_per_min")
+BY_VOICE = ("LVE_mm", "pbm_closure", "blinks_per_min")  # also given per held-out voice
 
 
 def evaluate(
@@ -61,13 +62,12 @@ def evaluate(
 
 
 def _summary(total: Totals, by_voice: dict[str, Totals]) -> dict[str, float]:
-    """The split's summary plus "LVE_mm <voice>" and "blinks_per_min <voice>": held-out voices
-    differ, and the mean alone hides which one a method fails on."""
+    """The split's summary plus the BY_VOICE columns of each voice ("LVE_mm <voice>"):
+    held-out voices differ, and the mean alone hides which one a method fails on."""
     out = total.summary()
     for voice, totals in sorted(by_voice.items()):
         mine = totals.summary()
-        out[f"LVE_mm {voice}"] = mine["LVE_mm"]
-        out[f"blinks_per_min {voice}"] = mine["blinks_per_min"]
+        out.update({f"{column} {voice}": mine[column] for column in BY_VOICE})
     return out
 
 
