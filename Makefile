@@ -166,6 +166,7 @@ REFINE_FROM_velocity_closure = velocity16
 REFINE_FROM_velocity_seal32 = velocity16
 REFINE_FROM_velocity16_long = velocity16
 REFINE_FROM_velocity16_long2 = velocity16_long
+REFINE_FROM_velocity16_long2_seal32 = velocity16_long2
 # Runs that refine a weights file rather than a run: rebind the bundled network, the others a
 # refine base in weights/ (with the training parts their configs name in refine_parts).
 REFINE_SOURCE_rebind = core/assets/meshtalk.npz
@@ -194,6 +195,7 @@ refine-centred refine-centred20: refine-rebind
 refine-centred_upper: refine-centred
 refine-velocity_closure refine-velocity_seal32 refine-velocity16_long: refine-velocity16
 refine-velocity16_long2: refine-velocity16_long
+refine-velocity16_long2_seal32: refine-velocity16_long2
 train-scratch_voices: corpus-voices
 refine-%: corpus
 	$(PY) -m core.train refine --config configs/$*.toml $(DATA) --run $(RUNS)/$* \
