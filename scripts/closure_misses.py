@@ -9,7 +9,6 @@ within SLACK frames of the phone (a timing slip rather than a missed seal).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -17,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from network_args import network_parser  # noqa: E402
 
 from core.data.corpus import load_split  # noqa: E402
 from core.data.faces import sequence_vertices  # noqa: E402
@@ -32,12 +33,7 @@ BINS_MM = (CLOSED_MM, 1.5, 2.0, 3.0, 5.0, np.inf)  # how far a missed seal stays
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("weights", type=Path)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--split", default="test", choices=("val", "test"))
-    parser.add_argument("--limit", type=int)
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser = network_parser(__doc__)
     args = parser.parse_args(argv)
     network = meshtalk(args.weights, temperature=args.temperature)
     template = load_template()

@@ -8,7 +8,6 @@ if a blur lowers LVE, the output moves where the truth does not.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -16,17 +15,14 @@ from scipy.ndimage import gaussian_filter1d
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from network_args import network_parser  # noqa: E402
+
 from core.eval.__main__ import evaluate, markdown  # noqa: E402
 from core.eval.methods import meshtalk  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("weights", type=Path)
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--split", default="test", choices=("val", "test"))
-    parser.add_argument("--limit", type=int)
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser = network_parser(__doc__)
     parser.add_argument("--sigmas", type=float, nargs="+", default=[0.7, 1.0, 1.5, 2.0])
     args = parser.parse_args(argv)
     network = meshtalk(args.weights, temperature=args.temperature)
