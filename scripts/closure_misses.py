@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         for frames in phone_spans(seq.phones, BILABIALS, len(truth), 30.0):
             near = gap[max(0, frames.min() - SLACK) : frames.max() + 1 + SLACK]
             phones[seq.job.voice].append((gap[frames].min(), near.min()))
+    if not phones:
+        print("no P/B/M in these sequences", file=sys.stderr)
+        return 1
     bins = [f"{lo:g}-{hi:g} mm" for lo, hi in zip(BINS_MM, BINS_MM[1:], strict=False)]
     head = ["voice", "P/B/M", "closed", "missed", f"sealed within {SLACK} frames", *bins]
     print("| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|")

@@ -46,6 +46,8 @@ def offsets_of(seq) -> np.ndarray:
 def with_next_offsets(seqs: list) -> Iterator[tuple[object, np.ndarray, np.ndarray]]:
     """(sequence, its offsets, the next sequence's offsets: "another expression", wrapping
     round), each sequence's offsets computed once."""
+    if not seqs:
+        return
     first = own = offsets_of(seqs[0])
     for i, seq in enumerate(seqs):
         other = offsets_of(seqs[i + 1]) if i + 1 < len(seqs) else first
