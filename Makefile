@@ -167,6 +167,8 @@ REFINE_FROM_velocity_seal32 = velocity16
 REFINE_FROM_velocity16_long = velocity16
 REFINE_FROM_velocity16_long2 = velocity16_long
 REFINE_FROM_velocity16_long2_seal32 = velocity16_long2
+# bilabials_rebind: session 10's uncentred control, made by the command under `centred` in docs/RESULTS.md.
+REFINE_FROM_velocity16_uncentred = bilabials_rebind
 # Runs that refine a weights file rather than a run: rebind the bundled network, the others a
 # refine base in weights/ (with the training parts their configs name in refine_parts).
 REFINE_SOURCE_rebind = core/assets/meshtalk.npz
