@@ -20,10 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from network_args import network_parser  # noqa: E402
 
 from core.data.corpus import load_split  # noqa: E402
-from core.data.faces import sequence_vertices  # noqa: E402
-from core.data.identities import identity_unit_deltas, identity_vertices  # noqa: E402
 from core.data.phones import BILABIALS, phone_spans  # noqa: E402
-from core.eval.methods import Face, meshtalk  # noqa: E402
+from core.eval.methods import corpus_case, meshtalk  # noqa: E402
 from core.eval.scores import CLOSED_MM  # noqa: E402
 from core.metrics import lip_gap  # noqa: E402
 from core.template import load_template  # noqa: E402
@@ -39,10 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     template = load_template()
     phones = defaultdict(list)  # voice -> (smallest gap in the phone, ... within SLACK), mm
     for seq in load_split(args.corpus, args.split)[: args.limit]:
-        deltas = identity_unit_deltas(seq.identity)
-        truth = sequence_vertices(seq, deltas)
-        face = Face(identity_vertices(seq.identity), deltas)
-        pred = network(seq.audio.astype(np.float32) / 32768.0, len(truth), face)
+        audio, face, truth = corpus_case(seq)
+        pred = network(audio, len(truth), face)
         gap = 1000 * lip_gap(pred, template)
         for frames in phone_spans(seq.phones, BILABIALS, len(truth), 30.0):
             near = gap[max(0, frames.min() - SLACK) : frames.max() + 1 + SLACK]

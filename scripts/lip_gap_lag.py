@@ -18,9 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.data.corpus import load_split  # noqa: E402
-from core.data.faces import sequence_vertices  # noqa: E402
-from core.data.identities import identity_unit_deltas, identity_vertices  # noqa: E402
-from core.eval.methods import Face, meshtalk, phone_baseline  # noqa: E402
+from core.eval.methods import corpus_case, meshtalk, phone_baseline  # noqa: E402
 from core.metrics import lip_gap  # noqa: E402
 from core.template import load_template  # noqa: E402
 
@@ -46,10 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     for voice, seqs in by_voice.items():
         pred, truth = [], []
         for seq in seqs[: args.per_voice]:  # gaps centred per sequence, padded so rolls stay apart
-            deltas = identity_unit_deltas(seq.identity)
-            face = Face(identity_vertices(seq.identity), deltas)
-            true = sequence_vertices(seq, deltas)
-            out = method(seq.audio.astype(np.float32) / 32768.0, len(true), face)
+            audio, face, true = corpus_case(seq)
+            out = method(audio, len(true), face)
             for gaps, verts in ((pred, out), (truth, true)):
                 gap = lip_gap(verts, template) * 1000
                 gaps.append(np.pad(gap - gap.mean(), max(LAGS)))

@@ -17,10 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..data.corpus import load_split
-from ..data.faces import sequence_vertices
-from ..data.identities import identity_unit_deltas, identity_vertices
 from ..template import load_template
-from .methods import Face, meshtalk, phone_baseline, static
+from .methods import corpus_case, meshtalk, phone_baseline, static
 from .recordings import evaluate_recordings, read_list
 from .scores import Totals, score
 
@@ -42,10 +40,7 @@ def evaluate(
     totals = {name: Totals() for name in names}
     by_voice = {name: defaultdict(Totals) for name in names}
     for i, seq in enumerate(sequences):
-        deltas = identity_unit_deltas(seq.identity)
-        face = Face(identity_vertices(seq.identity), deltas)
-        truth = sequence_vertices(seq, deltas)
-        audio = seq.audio.astype(np.float32) / 32768.0
+        audio, face, truth = corpus_case(seq)
         preds = {"ground truth": truth}
         for name, method in methods.items():
             preds[name] = method(audio, len(truth), face)

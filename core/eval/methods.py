@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..data.articulation import SpeakerStyle, articulate
+from ..data.faces import sequence_vertices
+from ..data.identities import identity_unit_deltas, identity_vertices
 from ..data.make import frame_rms
 from ..data.mouth import calibrate
 from ..template import apply_units
@@ -33,6 +35,14 @@ class Face:
 
 
 Method = Callable[[np.ndarray, int, Face], np.ndarray]  # (audio16k, n_frames, face) -> verts
+
+
+def corpus_case(seq) -> tuple[np.ndarray, Face, np.ndarray]:
+    """A corpus sequence as a method meets it: its audio (float32, 16 kHz), its identity's
+    face, and the true vertices (T, V, 3) the method is scored against."""
+    deltas = identity_unit_deltas(seq.identity)
+    face = Face(identity_vertices(seq.identity), deltas)
+    return seq.audio.astype(np.float32) / 32768.0, face, sequence_vertices(seq, deltas)
 
 
 def static(audio: np.ndarray, n: int, face: Face) -> np.ndarray:
