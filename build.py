@@ -1,13 +1,14 @@
 """Build the Blender extension: dist/meshtalk_blender-<version>.zip.
 
-    python build.py                       # bundles core/assets/meshtalk.npz (the trained net)
+    python build.py                       # bundles core/runtime/assets/meshtalk.npz
     python build.py --weights other.npz   # bundles another weights file under that name
-    python build.py --random-weights      # development: untrained weights from core.export
+    python build.py --random-weights      # development: untrained weights (needs torch)
 
-Stages `meshtalk_blender/` with the numpy core vendored inside it (`meshtalk_blender/core/`,
-the list in meshtalk_blender/core_modules.py), writes blender_manifest.toml from
-addon_manifest.toml, then lets Blender's own extension tool (shipped in the `bpy` wheel) build
-the zip and validate it. Refuses to ship torch, librosa or scipy imports.
+Stages `meshtalk_blender/` with the runtime package copied whole inside it
+(`core/runtime` → `meshtalk_blender/runtime`: in the checkout that folder is a symlink, so
+the add-on's relative imports read the same in both places), writes blender_manifest.toml
+from addon_manifest.toml, then lets Blender's own extension tool (shipped in the `bpy` wheel)
+build the zip and validate it. Refuses to ship torch, librosa or scipy imports.
 """
 
 from __future__ import annotations
@@ -25,15 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 PACKAGE = ROOT / "meshtalk_blender"
 MANIFEST_SOURCE = ROOT / "addon_manifest.toml"
-WEIGHTS_NAME = "assets/meshtalk.npz"
+RUNTIME = ROOT / "core" / "runtime"
+WEIGHTS_PATH = RUNTIME / "assets" / "meshtalk.npz"
 FORBIDDEN_IMPORTS = {"torch", "librosa", "scipy", "bpy_types_stub"}
-
-
-def _core_lists() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    spec = importlib.util.spec_from_file_location("_core_modules", PACKAGE / "core_modules.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.MODULES, mod.FILES
 
 
 def blender_ext_tool() -> Path | None:
@@ -51,13 +46,13 @@ def read_manifest() -> dict:
     core_version = ast.literal_eval(
         next(
             line.split("=", 1)[1].strip()
-            for line in (ROOT / "core" / "__init__.py").read_text().splitlines()
+            for line in (RUNTIME / "__init__.py").read_text().splitlines()
             if line.startswith("__version__")
         )
     )
     if manifest["version"] != core_version:
         raise SystemExit(
-            f"addon_manifest.toml version {manifest['version']} != core {core_version}"
+            f"addon_manifest.toml version {manifest['version']} != runtime {core_version}"
         )
     return manifest
 
@@ -88,24 +83,15 @@ def _module_level(body: list) -> list:
 
 
 def stage(out: Path, weights: Path) -> Path:
-    """Copy the add-on and the vendored core into `out` (emptied first)."""
-    _, files = _core_lists()
+    """Copy the add-on with the runtime package inside it into `out` (emptied first); the
+    bundled network is `weights`."""
     if out.exists():
         shutil.rmtree(out)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
-    shutil.copytree(PACKAGE, out, ignore=ignore)
-    core_src, core_dst = ROOT / "core", out / "core"
-    for rel in files:
-        src, dst = core_src / rel, core_dst / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if rel == WEIGHTS_NAME:
-            shutil.copy2(weights, dst)
-        elif src.is_dir():
-            shutil.copytree(src, dst, ignore=ignore)
-        elif src.is_file():
-            shutil.copy2(src, dst)
-        else:
-            raise SystemExit(f"core file to vendor is missing: {src}")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.tmp")
+    shutil.copytree(PACKAGE, out, ignore=ignore, symlinks=False)  # the runtime link: copied
+    bundled = out / "runtime" / "assets" / "meshtalk.npz"
+    if weights.resolve() != WEIGHTS_PATH.resolve():
+        shutil.copy2(weights, bundled)
     bad = {
         f"{p.relative_to(out)}: {', '.join(sorted(_imports(p) & FORBIDDEN_IMPORTS))}"
         for p in out.rglob("*.py")
@@ -148,11 +134,11 @@ def _toml(value) -> str:
 
 
 def random_weights(out: Path) -> Path:
-    """Untrained weights from core.export (needs torch: development machines only)."""
+    """Untrained weights from core.train.export (needs torch: development machines only)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if not out.is_file():
         subprocess.run(
-            [sys.executable, "-m", "core.export", "--random", "--out", str(out)],
+            [sys.executable, "-m", "core.train.export", "--random", "--out", str(out)],
             cwd=ROOT,
             check=True,
         )
@@ -164,12 +150,11 @@ def build(
 ) -> Path:
     """Stage, write the manifest, build and validate; returns the zip's path."""
     manifest = read_manifest()
-    weights = weights or ROOT / "core" / WEIGHTS_NAME
+    weights = weights or WEIGHTS_PATH
     if not weights.is_file():
         raise SystemExit(
-            f"no weights file at {weights}: train and export one (python -m core.export "
-            "--checkpoint ... --out core/assets/meshtalk.npz), pass --weights, or use "
-            "--random-weights for development"
+            f"no weights file at {weights}: train and export one (make train), pass "
+            "--weights, or use --random-weights for development"
         )
     package_dir = stage(staging / manifest["id"], weights)
     write_blender_manifest(manifest, package_dir)

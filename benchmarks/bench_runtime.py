@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 __import__("core")  # first: it picks OpenBLAS's kernels before numpy loads, as the CLI does
 import numpy as np  # noqa: E402
 
-from core.audio import (  # noqa: E402
+from core.runtime.audio import (  # noqa: E402
     log_mel_range,
     n_mel_frames,
     n_video_frames,
@@ -57,8 +57,9 @@ from core.audio import (  # noqa: E402
     to_mono,
     video_positions,
 )
-from core.runtime import DEFAULT_CHUNK_FRAMES, Animator, _interpolate  # noqa: E402
-from core.runtime.layers import gumbel_noise  # noqa: E402
+from core.runtime.network import DEFAULT_CHUNK_FRAMES, Animator  # noqa: E402
+from core.runtime.network.animator import _interpolate  # noqa: E402
+from core.runtime.network.layers import gumbel_noise  # noqa: E402
 
 TARGET_RTF = 100.0
 TARGET_PEAK_MB = 1024.0
@@ -106,17 +107,20 @@ def weights_file(arg: Path | None, folder: Path) -> tuple[Path, str]:
     """The weights to time, and where they come from."""
     if arg is not None:
         return arg, "given"
-    trained = ROOT / "core" / "assets" / "meshtalk.npz"
+    trained = ROOT / "core" / "runtime" / "assets" / "meshtalk.npz"
     if trained.is_file():
-        return trained, "trained (core/assets/meshtalk.npz)"
+        return trained, "trained (core/runtime/assets/meshtalk.npz)"
     path = folder / "random_weights.npz"
     subprocess.run(
-        [sys.executable, "-m", "core.export", "--random", "--out", str(path)],
+        [sys.executable, "-m", "core.train.export", "--random", "--out", str(path)],
         cwd=ROOT,
         check=True,
         capture_output=True,
     )
-    return path, "random, default size (no core/assets/meshtalk.npz yet: python -m core.export)"
+    return (
+        path,
+        "random, default size (no bundled network yet: make train)",
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -266,9 +270,9 @@ def torch_reference(
 
     torch.set_num_threads(threads)
 
-    from core.audio import log_mel, prepare_audio
-    from core.export import load_exported
-    from core.model import codes_to_onehot
+    from core.runtime.audio import log_mel, prepare_audio
+    from core.train.export import load_exported
+    from core.train.model import codes_to_onehot
 
     cfg, model, prior = load_exported(weights)
     model.eval()
@@ -279,7 +283,7 @@ def torch_reference(
     clock = Clock()
     with torch.no_grad():
         samples, rate = read_audio(path)
-        audio = prepare_audio(samples, rate, cfg)
+        audio = prepare_audio(samples, rate, cfg.sample_rate)
         times["read + resample (numpy, shared)"] = clock.lap()
         mel = torch.from_numpy(log_mel(audio, cfg))[None]
         times["log-mel (numpy, shared)"] = clock.lap()
@@ -316,9 +320,9 @@ _CHILD = (
     + r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from core.audio import n_video_frames, prepare_audio, read_audio
-from core.runtime import DEFAULT_CHUNK_FRAMES, Animator
-from core.writers import PC2Writer
+from core.runtime.audio import n_video_frames, prepare_audio, read_audio
+from core.runtime.network import DEFAULT_CHUNK_FRAMES, Animator
+from core.runtime.outputs import PC2Writer
 
 weights, wav, out, mode = sys.argv[2:6]
 anim = Animator(weights)
@@ -326,7 +330,7 @@ base = _peak_mb()
 t0, c0 = time.perf_counter(), time.process_time()
 samples, rate = read_audio(wav)
 if mode == "stream":
-    audio = prepare_audio(samples, rate, anim.config)
+    audio = prepare_audio(samples, rate, anim.config.sample_rate)
     del samples
     n = n_video_frames(len(audio), anim.config)
     with PC2Writer(out, anim.n_vertices, n) as pc2:
@@ -343,8 +347,8 @@ print(json.dumps({"frames": n, "wall": time.perf_counter() - t0,
 _E2E = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from core.audio import read_audio
-from core.runtime import Animator
+from core.runtime.audio import read_audio
+from core.runtime.network import Animator
 
 anim, wav, walls = Animator(sys.argv[2]), sys.argv[3], []
 for i in range(int(sys.argv[4]) + 1):  # the first run warms up
@@ -402,7 +406,7 @@ def child_cli(weights: Path, wav: Path, out: Path) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, help="default: core/assets/meshtalk.npz if present")
+    parser.add_argument("--weights", type=Path, help="default: the bundled network")
     parser.add_argument("--seconds", type=float, default=60.0, help="speed test length")
     parser.add_argument("--long-seconds", type=float, default=600.0, help="memory test length")
     parser.add_argument("--repeats", type=int, default=5, help="end-to-end runs (min, median)")

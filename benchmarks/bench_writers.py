@@ -28,9 +28,9 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 import meshtalk_blender  # noqa: E402
-from core.retarget import fit_arkit_weights  # noqa: E402
-from core.template import load_template  # noqa: E402
-from core.writers import Animation, compact_basis, save_animation, write_pc2  # noqa: E402
+from core.runtime.outputs import Animation, compact_basis, save_animation, write_pc2  # noqa: E402
+from core.runtime.retarget import fit_arkit_weights  # noqa: E402
+from core.runtime.template import load_template  # noqa: E402
 
 BUDGET = 3.0
 

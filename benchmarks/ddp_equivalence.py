@@ -55,7 +55,7 @@ def run(n: int, config: Path, corpus: Path, steps: int, out: Path) -> tuple[list
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "default.toml")
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "meshtalk.toml")
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

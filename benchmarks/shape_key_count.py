@@ -3,7 +3,7 @@ principal directions that rebuild every vertex of every frame within 0.1 mm
 (`core.writers.compact_basis`), per clip and seed. Sealed lips and livelier upper faces
 cost keys, so this is rerun whenever another network is bundled.
 
-    .venv/bin/python benchmarks/shape_key_count.py [--weights core/assets/meshtalk.npz]
+    .venv/bin/python benchmarks/shape_key_count.py [--weights core/runtime/assets/meshtalk.npz]
 
 Clips: 60 s of espeak-ng speech (bench_runtime's, made and cached on first use), the human
 `Front_Center.wav` of alsa-utils (when installed) and `demo/speech.wav`.
@@ -21,17 +21,19 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_runtime import speech_file  # noqa: E402
 
-from core.audio import load_audio  # noqa: E402
-from core.runtime import Animator  # noqa: E402
-from core.template import load_template  # noqa: E402
-from core.writers import compact_basis  # noqa: E402
+from core.runtime.audio import load_audio  # noqa: E402
+from core.runtime.network import Animator  # noqa: E402
+from core.runtime.outputs import compact_basis  # noqa: E402
+from core.runtime.template import load_template  # noqa: E402
 
 ALSA = Path("/usr/share/sounds/alsa/Front_Center.wav")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, default=ROOT / "core" / "assets" / "meshtalk.npz")
+    parser.add_argument(
+        "--weights", type=Path, default=ROOT / "core" / "runtime" / "assets" / "meshtalk.npz"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench")
     args = parser.parse_args()

@@ -1,12 +1,13 @@
-"""MeshTalk core: everything that does not need Blender (never imports bpy).
+"""MeshTalk outside Blender (never imports bpy).
 
-The runtime modules (audio, template, runtime, retarget, writers) need numpy only, so the
-Blender add-on can vendor them; training modules (data, model, train, export, eval) need torch.
+- `core.runtime`: what ships: numpy only, copied whole into the Blender extension and
+  installed by pip as the `meshtalk` package (audio, network, session, outputs, template);
+- `core.data`: the training corpus (TTS voices, phone timing, face motion);
+- `core.train`: the torch network, its training recipe and the export to the runtime;
+- `core.eval`: scores on real and synthetic speech;
+- `core.assets_build`: rebuilds the runtime's data files from pinned packages.
 """
 
-from .blas import select_openblas_kernels
+from .runtime import __version__
 
-__version__ = "0.1.0"
-
-# Before anything here imports numpy (inside Blender numpy is loaded already: no effect).
-select_openblas_kernels()
+__all__ = ["__version__"]

@@ -1,7 +1,8 @@
 """MeshTalk for Blender: speech-driven face animation (after Richard et al., ICCV 2021).
 
 An extension (blender_manifest.toml, made by build.py): Blender imports this package and
-calls register(). The numpy core is vendored inside it (see vendored.py).
+calls register(). MeshTalk's numpy runtime is inside it (`runtime/`, copied whole by
+build.py; a symlink to core/runtime in the checkout), imported relatively like any module.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Where the speech comes from: a sound strip of the scene's Sequencer (or a file), decoded
-to the network's 16 kHz mono input."""
+to samples (the runtime's session brings them to the network's rate)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ import numpy as np
 
 from . import compat
 from .errors import MeshTalkError
-from .vendored import module
-
-SAMPLE_RATE = 16000
+from .runtime.audio import AudioError, read_audio
 
 
 @dataclass(frozen=True)
@@ -88,20 +86,19 @@ def check_readable(path: Path) -> None:
         raise MeshTalkError(f"Audio file is not readable (permissions): {path}")
 
 
-def load_samples(path: Path) -> np.ndarray:
-    """Mono float32 at 16 kHz. WAV goes through MeshTalk's own numpy decoder; any other format
+def load_samples(path: Path) -> tuple[np.ndarray, int]:
+    """(samples, sample rate). WAV goes through MeshTalk's own numpy decoder; any other format
     Blender can play (MP3, OGG, FLAC, ...) through Blender's audio library `aud`."""
-    audio = module("audio")
     try:
-        samples = audio.load_audio(path, SAMPLE_RATE)
-    except audio.AudioError as exc:
-        samples = _load_with_aud(path, exc)
+        samples, rate = read_audio(path)
+    except AudioError as exc:
+        samples, rate = _load_with_aud(path, exc)
     if samples.size == 0 or not np.isfinite(samples).all():
         raise MeshTalkError(f"Audio file has no usable samples: {path}")
-    return samples
+    return samples, rate
 
 
-def _load_with_aud(path: Path, first_error: Exception) -> np.ndarray:
+def _load_with_aud(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:
     try:
         import aud
     except ImportError:
@@ -112,6 +109,4 @@ def _load_with_aud(path: Path, first_error: Exception) -> np.ndarray:
         data = np.asarray(sound.data(), np.float32)
     except Exception as exc:  # aud raises plain Exceptions for undecodable files
         raise MeshTalkError(f"Cannot read the audio file {path}: {exc}") from None
-    if data.ndim == 2:
-        data = data.mean(axis=1)
-    return module("audio").resample(data, rate, SAMPLE_RATE)
+    return data, rate

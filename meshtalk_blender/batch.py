@@ -38,6 +38,7 @@ def run_job(job: dict, base: Path) -> dict:
     """Open, generate, save one job; never raises (the report says what went wrong)."""
     from . import pipeline
     from .errors import MeshTalkError
+    from .runtime.settings import Settings, SettingsError
 
     started = time.perf_counter()
     report = {"blend": job.get("blend"), "object": job.get("object"), "ok": False}
@@ -57,11 +58,9 @@ def run_job(job: dict, base: Path) -> dict:
             mode=job.get("mode", "SHAPE_KEYS"),
             strip_name=job.get("strip", ""),
             audio_path=str((base / job["audio"]).resolve()) if job.get("audio") else "",
-            seed=int(job.get("seed", 0)),
-            temperature=float(job.get("temperature", 1.0)),
-            lips_only=bool(job.get("lips_only", False)),
-            frame_offset=int(job.get("frame_offset", 0)),
+            frame_offset=_whole_number(job, "frame_offset"),
             cache_dir=job.get("cache_dir", "//"),
+            settings=Settings.from_mapping(job, "job"),
         )
         report["message"] = pipeline.run(bpy.context, request)
         out = job.get("output")
@@ -70,13 +69,25 @@ def run_job(job: dict, base: Path) -> dict:
         )
         bpy.ops.wm.save_as_mainfile(filepath=str(out_path))
         report.update(ok=True, output=str(out_path))
-    except MeshTalkError as exc:
+    except (MeshTalkError, SettingsError) as exc:
         report["error"] = str(exc)
     except Exception as exc:  # a job must not take the others down
         report["error"] = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report
+
+
+def _whole_number(job: dict, key: str) -> int:
+    from .errors import MeshTalkError
+
+    value = job.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise MeshTalkError(f"job: {key} must be a whole number, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise MeshTalkError(f"job: {key} must be a whole number, got {value!r}") from None
 
 
 def run_jobs(jobs_path: str | Path) -> list[dict]:

@@ -1,8 +1,12 @@
 """Everything that differs between Blender 4.2 LTS and 5.x, in one place.
 
-- Sequencer: 5.0 renamed `sequence_editor.sequences(_all)` to `strips(_all)`.
+- Sequencer: 5.0 renamed `sequence_editor.sequences(_all)` to `strips(_all)`; 5.2 renamed a
+  strip's timing (`frame_start` → `content_start`, `frame_final_start/_end` →
+  `left_handle`/`right_handle`, `frame_final_duration` → `duration`; the old names warn that
+  they go in 6.0).
 - Actions: 4.4 introduced layered actions with slots, 5.0 removed `Action.fcurves`; F-curves
-  are created with `fcurve_ensure_for_datablock` and read from the slot's channelbag.
+  live in a slot's channelbag (layer → keyframe strip → channelbag), which 4.4–4.5 and 5.x
+  make alike through the RNA API (`bpy_extras.anim_utils`' helper for it is 5.0+ only).
 - NLA strips of a slotted action must be told which slot to play.
 """
 
@@ -42,13 +46,30 @@ def new_sound_strip(scene: bpy.types.Scene, name: str, filepath: str, channel: i
     return top.new_sound(name, filepath, channel, frame)
 
 
+def strip_content_start(strip) -> float:
+    """The frame where the strip's content (the sound's first sample) sits."""
+    return strip.content_start if hasattr(strip, "content_start") else strip.frame_start
+
+
+def strip_span(strip) -> tuple[int, int]:
+    """The frames the strip plays, [left handle, right handle)."""
+    if hasattr(strip, "left_handle"):
+        return strip.left_handle, strip.right_handle
+    return strip.frame_final_start, strip.frame_final_end
+
+
+def strip_duration(strip) -> int:
+    """Frames from the left handle to the right handle."""
+    return strip.duration if hasattr(strip, "duration") else strip.frame_final_duration
+
+
 def free_channel(scene: bpy.types.Scene, frame_start: int, frame_end: int) -> int:
     """The lowest channel with no strip overlapping [frame_start, frame_end)."""
-    busy = {
-        s.channel
-        for s in strips(scene, recursive=False)
-        if s.frame_final_start < frame_end and s.frame_final_end > frame_start
-    }
+    busy = set()
+    for s in strips(scene, recursive=False):
+        left, right = strip_span(s)
+        if left < frame_end and right > frame_start:
+            busy.add(s.channel)
     channel = 1
     while channel in busy:
         channel += 1
@@ -76,23 +97,36 @@ def new_action(name: str, id_data: bpy.types.ID):
     return action, slot
 
 
+def _channelbag(action: bpy.types.Action, slot, ensure: bool = False):
+    """The slot's F-curve container (in the first keyframe strip that has one), created with
+    its layer and strip when `ensure`. Written against the RNA API that 4.4 introduced:
+    bpy_extras.anim_utils has `action_get_channelbag_for_slot` since 4.4 but
+    `action_ensure_channelbag_for_slot` only since 5.0."""
+    for layer in action.layers:
+        for strip in layer.strips:
+            bag = strip.channelbag(slot)
+            if bag is not None:
+                return bag
+    if not ensure:
+        return None
+    layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
+    strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type="KEYFRAME")
+    return strip.channelbag(slot, ensure=True)
+
+
 def new_fcurve(action: bpy.types.Action, slot, data_path: str):
     if not _layered(action):
         return action.fcurves.new(data_path)
-    from bpy_extras import anim_utils
-
-    return anim_utils.action_ensure_channelbag_for_slot(action, slot).fcurves.new(data_path)
+    return _channelbag(action, slot, ensure=True).fcurves.new(data_path)
 
 
 def action_fcurves(action: bpy.types.Action, slot=None) -> list:
     """The F-curves of one slot of `action` (of all slots if None; all of them on 4.2)."""
     if not _layered(action):
         return list(action.fcurves)
-    from bpy_extras import anim_utils
-
     curves: list = []
     for s in [slot] if slot is not None else list(action.slots):
-        bag = anim_utils.action_get_channelbag_for_slot(action, s)
+        bag = _channelbag(action, s)
         if bag is not None:
             curves.extend(bag.fcurves)
     return curves

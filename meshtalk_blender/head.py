@@ -1,60 +1,652 @@
-"""Build Blender meshes from the template head (bulk foreach_set: thousands of vertices in ms)."""
+"""Build the bundled head as a Blender object that renders well in one click.
+
+The mesh keeps the template's vertices in the template's order (every output mode, the Mesh
+Cache and the topology check depend on it); what makes it presentable lives beside the
+geometry: one cap polygon over the neck's cut (no new vertices), a Subdivision Surface
+modifier, and procedural materials (Cycles and EEVEE) driven by a few point attributes
+computed here from the template — so the extension ships no texture.
+
+Why procedural: the template's eyes are 8-sided spheres whose iris and pupil faces are
+octagons far too large for a human eye (pupil 22.5°, iris 45° of a 15 mm eyeball). The eye
+shader ignores those faces and draws a round iris and pupil from the angle to the eye's axis,
+measured on the rest positions (the `meshtalk_rest` attribute), so they stay round, sized
+like a human eye's and attached to the eyeball when the eyeLook units turn it.
+"""
 
 from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
 
 import bpy
 import numpy as np
 
+MATERIAL_PREFIX = "MeshTalk_"
+CAP_MATERIAL = "collar"  # the cap over the neck's cut, and the band around the neck's base
+SUBDIVISION_NAME = "Subdivision"
+REST = "meshtalk_rest"  # rest positions: texture coordinates that follow every deformation
+LIPS = "meshtalk_lips"  # 1 on the lips' red, 0 elsewhere (soft edge)
+MOUTH = "meshtalk_mouth"  # 1 inside the mouth
+LASH = "meshtalk_lash"  # eyelash cards: 0 at the lid, 1 at the tip
+GUMS = "meshtalk_gums"  # teeth: 1 on the gum side, 0 at the biting edge
+
+# Viewport colours (Workbench "Material" colour, Solid mode): a clean, readable head.
 COLORS = {
     "skin": (0.80, 0.60, 0.50, 1.0),
     "eyes": (0.92, 0.92, 0.90, 1.0),
-    "eyelashes": (0.05, 0.04, 0.03, 1.0),
+    "eyelashes": (0.12, 0.09, 0.07, 1.0),
     "teeth": (0.95, 0.93, 0.85, 1.0),
     "tongue": (0.70, 0.30, 0.30, 1.0),
-    "iris": (0.25, 0.35, 0.45, 1.0),
-    "pupil": (0.02, 0.02, 0.02, 1.0),
+    "iris": (0.92, 0.92, 0.90, 1.0),  # the shader draws the iris; in Solid mode: sclera
+    "pupil": (0.92, 0.92, 0.90, 1.0),
+    CAP_MATERIAL: (0.06, 0.07, 0.09, 1.0),
 }
+
+# Linear-space colours of the procedural materials.
+SKIN = (0.62, 0.36, 0.27)
+SKIN_WARM = (0.58, 0.27, 0.21)  # cheeks, nose, ears: more blood under thinner skin
+LIP = (0.42, 0.14, 0.12)
+MOUTH_INSIDE = (0.30, 0.05, 0.05)
+BROW = (0.035, 0.022, 0.014)
+SCLERA = (0.78, 0.74, 0.70)
+VEINY = (0.62, 0.38, 0.33)  # the sclera toward the corners of the eye
+IRIS_INNER = (0.16, 0.12, 0.05)
+IRIS_OUTER = (0.06, 0.10, 0.14)
+LIMBUS = (0.010, 0.012, 0.014)
+TOOTH = (0.78, 0.72, 0.58)
+GUM = (0.50, 0.13, 0.13)
+TONGUE = (0.50, 0.14, 0.13)
+FABRIC = (0.018, 0.020, 0.026)
+LASH_COLOUR = (0.012, 0.008, 0.006)
+TEETH_ARCH_Y = -0.04  # the dental arch's centre (y): teeth gaps follow the angle around it
+
+# Human-eye proportions, as angles from the eyeball's axis (the template's eye is 15 mm).
+PUPIL_ANGLE = np.radians(8.5)
+IRIS_ANGLE = np.radians(23.0)
+
+COLLAR_TOP = 0.022  # metres above the neck's cut: the band that frames the cut cleanly
 
 
 def mesh_from_arrays(
-    name: str, vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray | None = None
+    name: str,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    uv: np.ndarray | None = None,
+    extra: Sequence[np.ndarray] = (),
 ) -> bpy.types.Mesh:
-    """A mesh datablock from (V,3) vertices, (F,4) quads and optional (F,4,2) corner UVs."""
+    """A mesh datablock from (V,3) vertices, (F,4) quads and optional (F,4,2) corner UVs;
+    `extra` polygons (any size, existing vertices) follow the quads, so the quads keep their
+    indices. Extra polygons get UVs planar-projected into an unused corner of the layout."""
+    polygons = [np.ascontiguousarray(faces, np.int32).ravel()]
+    polygons += [np.asarray(p, np.int32) for p in extra]
+    loops = np.concatenate(polygons)
+    sizes = [faces.shape[1]] * len(faces) + [len(p) for p in extra]
     mesh = bpy.data.meshes.new(name)
     mesh.vertices.add(len(vertices))
     mesh.vertices.foreach_set("co", np.ascontiguousarray(vertices, np.float32).ravel())
-    mesh.loops.add(faces.size)
-    mesh.loops.foreach_set("vertex_index", np.ascontiguousarray(faces, np.int32).ravel())
-    mesh.polygons.add(len(faces))
-    starts = np.arange(0, faces.size, faces.shape[1], dtype=np.int32)
+    mesh.loops.add(len(loops))
+    mesh.loops.foreach_set("vertex_index", loops)
+    mesh.polygons.add(len(sizes))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
     mesh.polygons.foreach_set("loop_start", starts)
     if uv is not None:
+        corners = [np.asarray(uv, np.float32).reshape(-1, 2)]
+        for p in extra:
+            xy = np.asarray(vertices, np.float32)[p][:, :2]
+            span = np.ptp(xy, axis=0).max() or 1.0
+            corners.append(0.02 + 0.1 * (xy - xy.min(0)) / span)
         layer = mesh.uv_layers.new(name="UVMap")
-        layer.data.foreach_set("uv", np.ascontiguousarray(uv, np.float32).ravel())
+        layer.data.foreach_set("uv", np.concatenate(corners).ravel())
     mesh.update(calc_edges=True)
     if mesh.validate(verbose=False):
         raise ValueError(f"mesh {name!r} had invalid geometry")
     return mesh
 
 
-def _materials(mesh: bpy.types.Mesh, names: tuple[str, ...], face_material) -> None:
-    """One plain material per zone (skin, eyes, iris, ...) so the head reads in any viewport."""
-    for part in names:
-        mat = bpy.data.materials.get(f"MeshTalk_{part}") or bpy.data.materials.new(
-            f"MeshTalk_{part}"
+# ---------------------------------------------------------------------------------------
+# geometry facts derived from the template (no hand-picked vertex indices)
+
+
+def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
+    """The open edge loops of a quad mesh, each as ordered vertex indices."""
+    a = faces.ravel()
+    b = np.roll(faces, -1, axis=1).ravel()
+    key = np.minimum(a, b).astype(np.int64) << 32 | np.maximum(a, b)
+    uniq, count = np.unique(key, return_counts=True)
+    once = set(uniq[count == 1].tolist())
+    nxt: dict[int, int] = {}
+    for u, w, k in zip(a.tolist(), b.tolist(), key.tolist(), strict=True):
+        if k in once:  # the face runs u -> w; the loop's next after u is w
+            nxt[u] = w
+    loops, seen = [], set()
+    for start in nxt:
+        if start in seen:
+            continue
+        loop, v = [], start
+        while v not in seen:
+            seen.add(v)
+            loop.append(v)
+            v = nxt[v]
+        loops.append(np.array(loop, np.int32))
+    return loops
+
+
+def neck_cap(template) -> np.ndarray:
+    """The skin's open loop at the neck's cut, reversed so the cap faces down and outward."""
+    skin = template.faces[np.asarray(template.face_part) == template.part_names.index("skin")]
+    loops = boundary_loops(skin)
+    lowest = min(loops, key=lambda loop: float(template.vertices[loop, 2].mean()))
+    return lowest[::-1].copy()
+
+
+def _vertex_rings(faces: np.ndarray, seeds: np.ndarray, n_vertices: int) -> np.ndarray:
+    """Edge hops from the seed vertices over `faces` (-1 where unreachable)."""
+    neighbours: dict[int, set[int]] = defaultdict(set)
+    for q in faces.tolist():
+        for k in range(len(q)):
+            neighbours[q[k]].add(q[k - 1])
+            neighbours[q[k - 1]].add(q[k])
+    ring = np.full(n_vertices, -1, np.int32)
+    ring[seeds] = 0
+    frontier, hop = list(seeds.tolist()), 0
+    while frontier:
+        hop += 1
+        nxt = []
+        for v in frontier:
+            for w in neighbours[v]:
+                if ring[w] < 0:
+                    ring[w] = hop
+                    nxt.append(w)
+        frontier = nxt
+    return ring
+
+
+def _uv_islands(faces: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Island id per face: faces sharing an edge with the same UVs on both sides."""
+    parent = np.arange(len(faces))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    seen: dict[tuple, int] = {}
+    rounded = np.round(uv, 5)
+    for f, (q, corners) in enumerate(zip(faces.tolist(), rounded.tolist(), strict=True)):
+        for k in range(len(q)):
+            a, b, ua, ub = q[k - 1], q[k], tuple(corners[k - 1]), tuple(corners[k])
+            key = (a, b, ua, ub) if a < b else (b, a, ub, ua)
+            if key in seen:
+                parent[find(f)] = find(seen[key])
+            else:
+                seen[key] = f
+    return np.array([find(f) for f in range(len(faces))])
+
+
+def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def eye_sphere(template) -> tuple[np.ndarray, float]:
+    """Centre and radius of the character's left eyeball (+x), by a least-squares sphere."""
+    eye_parts = [template.material_names.index(n) for n in ("eyes", "iris", "pupil")]
+    faces = template.faces[np.isin(template.face_material, eye_parts)]
+    verts = np.unique(faces)
+    p = template.vertices[verts].astype(np.float64)
+    p = p[p[:, 0] > 0]
+    a = np.c_[2 * p, np.ones(len(p))]
+    sol = np.linalg.lstsq(a, (p**2).sum(1), rcond=None)[0]
+    centre = sol[:3]
+    return centre, float(np.sqrt(sol[3] + centre @ centre))
+
+
+def masks(template) -> dict[str, np.ndarray]:
+    """Per-vertex masks for the shaders, from the template's own structure:
+
+    - mouth: the skin's UV island that lines the mouth (hm08 has a closed mouth bag);
+    - lips: edge hops outward from the mouth's seam on the face, tapered at the corners
+      (hm08's loops run parallel to the lips, so a hop count traces the lips' red);
+    - lash: each eyelash card's distance from the lid, 0 at the root to 1 at the tip;
+    - gums: the teeth's open (root) edge, fading toward the biting edge."""
+    v = template.vertices
+    n = len(v)
+    part = np.asarray(template.face_part)
+    skin_id = template.part_names.index("skin")
+    skin = np.where(part == skin_id)[0]
+    island = _uv_islands(template.faces[skin], template.uv[skin])
+    ids, sizes = np.unique(island, return_counts=True)
+    face_island = ids[np.argmax(sizes)]
+    centroid = v[template.faces[skin]].mean(1)
+    # the mouth bag: the island (not the face's) whose faces sit closest to the lips' region
+    lips_centre = v[template.region("lips")].mean(0)
+    others = [i for i in ids if i != face_island]
+    mouth_island = min(
+        others, key=lambda i: np.linalg.norm(centroid[island == i].mean(0) - lips_centre)
+    )
+    mouth_faces = template.faces[skin[island == mouth_island]]
+    face_faces = template.faces[skin[island == face_island]]
+    mouth = np.zeros(n, np.float32)
+    mouth[np.unique(mouth_faces)] = 1.0
+    seam = np.intersect1d(np.unique(mouth_faces), np.unique(face_faces))
+    hops = _vertex_rings(face_faces, seam, n).astype(np.float32)
+    half_width = np.abs(v[seam, 0]).max()
+    corner = np.clip(np.abs(v[:, 0]) / half_width, 0.0, 1.2)
+    reach = 5.6 * np.sqrt(np.clip(1.0 - corner**2, 0.0, 1.0)) + 0.8  # hops of red at this x
+    lips = np.where(hops >= 0, 1.0 - _smoothstep(reach - 1.2, reach + 0.4, hops), 0.0)
+    lips[mouth > 0] = 1.0
+    lips = lips.astype(np.float32)
+
+    lash = np.zeros(n, np.float32)
+    lash_faces = template.faces[part == template.part_names.index("eyelashes")]
+    lash_verts = np.unique(lash_faces)
+    skin_verts = np.unique(template.faces[skin])
+    d = np.linalg.norm(v[lash_verts, None, :] - v[None, skin_verts, :], axis=-1).min(1)
+    for card in _components(lash_faces, n):
+        k = np.isin(lash_verts, card)
+        lo, hi = d[k].min(), d[k].max()
+        lash[lash_verts[k]] = (d[k] - lo) / max(hi - lo, 1e-6)
+
+    gums = np.zeros(n, np.float32)
+    teeth_faces = template.faces[part == template.part_names.index("teeth")]
+    roots = np.concatenate(boundary_loops(teeth_faces))
+    ring = _vertex_rings(teeth_faces, roots, n)
+    teeth_verts = np.unique(teeth_faces)
+    depth = max(int(ring[teeth_verts].max()), 1)
+    gums[teeth_verts] = 1.0 - _smoothstep(0.0, depth * 0.9, ring[teeth_verts].astype(np.float32))
+    return {MOUTH: mouth, LIPS: lips, LASH: lash, GUMS: gums}
+
+
+def _components(faces: np.ndarray, n: int) -> list[np.ndarray]:
+    """Vertex sets of the connected pieces of `faces`."""
+    parent = np.arange(n)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for q in faces.tolist():
+        for w in q[1:]:
+            parent[find(w)] = find(q[0])
+    verts = np.unique(faces)
+    roots = np.array([find(v) for v in verts.tolist()])
+    return [verts[roots == r] for r in np.unique(roots)]
+
+
+def _add_attributes(mesh: bpy.types.Mesh, template) -> None:
+    rest = mesh.attributes.new(REST, "FLOAT_VECTOR", "POINT")
+    rest.data.foreach_set("vector", np.ascontiguousarray(template.vertices, np.float32).ravel())
+    for name, values in masks(template).items():
+        attr = mesh.attributes.new(name, "FLOAT", "POINT")
+        attr.data.foreach_set("value", values)
+
+
+# ---------------------------------------------------------------------------------------
+# shader graphs
+
+
+class _Graph:
+    """Terse shader-node building: `node(kind, inputs, **props)` links sockets and sets values."""
+
+    def __init__(self, mat: bpy.types.Material) -> None:
+        if not mat.node_tree:  # Blender < 5 creates the tree on demand
+            mat.use_nodes = True
+        self.tree = mat.node_tree
+        self.tree.nodes.clear()
+        self.x = 0
+
+    def node(self, kind: str, inputs: dict | None = None, **props):
+        node = self.tree.nodes.new(kind)
+        node.location = (self.x, 0)
+        self.x += 200
+        for key, value in props.items():
+            setattr(node, key, value)
+        for key, value in (inputs or {}).items():
+            self.set(node, key, value)
+        return node
+
+    def set(self, node, key: str | int, value) -> None:
+        socket = _socket(node.inputs, key)
+        if isinstance(value, bpy.types.NodeSocket):
+            self.tree.links.new(value, socket)
+        else:
+            socket.default_value = value
+
+    def attribute(self, name: str, output: str = "Fac"):
+        return self.node("ShaderNodeAttribute", attribute_name=name).outputs[output]
+
+    def math(self, op: str, a, b=0.0, c=0.0, clamp: bool = False):
+        return self.node(
+            "ShaderNodeMath", {0: a, 1: b, 2: c}, operation=op, use_clamp=clamp
+        ).outputs[0]
+
+    def vmath(self, op: str, a, b=(0.0, 0.0, 0.0), output: int = 0):
+        """Vector math; for SCALE, b is the (float) scale."""
+        inputs = {0: a, "Scale": b} if op == "SCALE" else {0: a, 1: b}
+        return self.node("ShaderNodeVectorMath", inputs, operation=op).outputs[output]
+
+    def mix(self, fac, a, b):
+        """Colour a where fac is 0, b where it is 1."""
+        node = self.node("ShaderNodeMix", {"Factor": fac, "A": a, "B": b}, data_type="RGBA")
+        return node.outputs[2]
+
+    def ramp(self, fac, lo: float, hi: float):
+        """Smoothstep of fac from lo to hi (a Map Range node)."""
+        node = self.node(
+            "ShaderNodeMapRange",
+            {"Value": fac, "From Min": lo, "From Max": hi},
+            interpolation_type="SMOOTHSTEP",
         )
+        return node.outputs[0]
+
+    def separate(self, vector):
+        return self.node("ShaderNodeSeparateXYZ", {0: vector}).outputs
+
+    def combine(self, x, y, z):
+        return self.node("ShaderNodeCombineXYZ", {0: x, 1: y, 2: z}).outputs[0]
+
+    def noise(self, vector, scale: float, detail: float = 2.0, roughness: float = 0.5):
+        node = self.node(
+            "ShaderNodeTexNoise",
+            {"Vector": vector, "Scale": scale, "Detail": detail, "Roughness": roughness},
+        )
+        return node.outputs["Fac"]
+
+    def bump(self, height, strength: float, distance: float):
+        node = self.node(
+            "ShaderNodeBump", {"Height": height, "Strength": strength, "Distance": distance}
+        )
+        return node.outputs[0]
+
+    def principled(self, **inputs):
+        names = {k.replace("_", " "): v for k, v in inputs.items()}
+        return self.node("ShaderNodeBsdfPrincipled", names).outputs[0]
+
+    def output(self, shader) -> None:
+        self.node("ShaderNodeOutputMaterial", {"Surface": shader})
+
+
+def _socket(sockets, key: str | int):
+    """A socket by index, identifier or name (the first enabled one of that name)."""
+    if isinstance(key, int):
+        return sockets[key]
+    for s in sockets:
+        if s.identifier == key:
+            return s
+    for s in sockets:
+        if s.name == key and s.enabled:
+            return s
+    raise KeyError(f"no input {key!r} on {sockets[0].node.bl_idname if sockets else '?'}")
+
+
+def _rgba(rgb: Sequence[float]) -> tuple[float, float, float, float]:
+    return (*rgb, 1.0)
+
+
+def _skin(g: _Graph, eye_centre: np.ndarray) -> None:
+    """Skin with subsurface scattering; lips, the mouth's lining, brows and a collar band are
+    painted from the point attributes and the rest positions."""
+    rest = g.attribute(REST, "Vector")
+    x, y, z = g.separate(rest)
+    ax = g.math("ABSOLUTE", x)
+    lips = g.attribute(LIPS)
+    mouth = g.attribute(MOUTH)
+    # blotchy variation at two scales keeps the skin from looking like plastic
+    blotch = g.noise(rest, 40.0, detail=3.0)
+    fine = g.noise(rest, 400.0, detail=4.0, roughness=0.6)
+    base = g.mix(g.ramp(blotch, 0.3, 0.75), _rgba(SKIN), _rgba(SKIN_WARM))
+    base = g.mix(g.math("MULTIPLY", lips, 0.85), base, _rgba(LIP))
+    base = g.mix(mouth, base, _rgba(MOUTH_INSIDE))
+    brow = _brow_mask(g, ax, y, z, eye_centre)
+    base = g.mix(brow, base, _rgba(BROW))
+    rough = g.math("MULTIPLY_ADD", fine, 0.12, 0.40)
+    rough = g.node("ShaderNodeMix", {"Factor": lips, "A": rough, "B": 0.32}).outputs[0]
+    rough = g.node("ShaderNodeMix", {"Factor": mouth, "A": rough, "B": 0.2}).outputs[0]
+    pores = g.noise(rest, 2200.0, detail=1.0)
+    normal = g.bump(g.math("ADD", pores, g.math("MULTIPLY", brow, 0.6)), 0.12, 0.0004)
+    skin = g.principled(
+        Base_Color=base,
+        Roughness=rough,
+        Subsurface_Weight=1.0,
+        Subsurface_Radius=(1.0, 0.35, 0.18),
+        Subsurface_Scale=0.004,
+        Specular_IOR_Level=0.45,
+        Normal=normal,
+    )
+    collar = g.math("SUBTRACT", 1.0, g.ramp(z, COLLAR_TOP - 0.0015, COLLAR_TOP + 0.0015))
+    g.output(g.node("ShaderNodeMixShader", {0: collar, 1: skin, 2: _fabric(g, rest)}).outputs[0])
+
+
+def _brow_mask(g: _Graph, ax, y, z, eye_centre: np.ndarray):
+    """Eyebrows above each eye: a tapered arch of short hairs, mirrored across x = 0."""
+    cx, _, cz = (float(c) for c in eye_centre)
+    inner, outer = cx - 0.019, cx + 0.024
+    u = g.math("DIVIDE", g.math("SUBTRACT", ax, inner), outer - inner)  # 0 inner .. 1 outer
+    # the arch: highest two thirds of the way out, dropping at the tail
+    centre = g.math(
+        "ADD",
+        cz + 0.0205,
+        g.math("MULTIPLY", g.math("MULTIPLY", u, g.math("SUBTRACT", 1.1, u)), 0.012),
+    )
+    half = g.math("MULTIPLY_ADD", u, -0.0028, 0.0047)  # 4.7 mm tall inside, 1.9 mm at the tail
+    dist = g.math("DIVIDE", g.math("ABSOLUTE", g.math("SUBTRACT", z, centre)), half)
+    across = g.math("SUBTRACT", 1.0, g.ramp(dist, 0.55, 1.0))
+    along = g.math(
+        "MULTIPLY", g.ramp(u, -0.05, 0.08), g.math("SUBTRACT", 1.0, g.ramp(u, 0.85, 1.02))
+    )
+    front = g.math("SUBTRACT", 1.0, g.ramp(y, -0.05, -0.03))
+    hairs = g.noise(g.combine(g.math("MULTIPLY", ax, 60.0), g.math("MULTIPLY", z, 900.0), y), 1.0)
+    density = g.ramp(hairs, 0.35, 0.6)
+    mask = g.math("MULTIPLY", g.math("MULTIPLY", across, along), front)
+    return g.math("MULTIPLY", mask, g.math("MULTIPLY_ADD", density, 0.55, 0.4), clamp=True)
+
+
+def _fabric(g: _Graph, rest):
+    """A dark ribbed knit: the collar band and the cap under the neck."""
+    x, y, z = g.separate(rest)
+    angle = g.math("ARCTAN2", x, g.math("SUBTRACT", y, 0.04))
+    ribs = g.node(
+        "ShaderNodeTexWave",
+        {"Vector": g.combine(angle, z, 0.0), "Scale": 12.0, "Distortion": 1.5},
+        wave_type="BANDS",
+        bands_direction="X",
+    ).outputs["Fac"]
+    normal = g.bump(ribs, 0.25, 0.001)
+    return g.principled(Base_Color=_rgba(FABRIC), Roughness=0.9, Sheen_Weight=0.6, Normal=normal)
+
+
+def _eye(g: _Graph, centre: np.ndarray, axis: np.ndarray) -> None:
+    """One shader for the whole eyeball: sclera, a round iris with radial fibres and a dark
+    limbal ring, a round pupil, under a clear wet coat (the cornea)."""
+    rest = g.attribute(REST, "Vector")
+    x, y, z = g.separate(rest)
+    p = g.combine(g.math("ABSOLUTE", x), y, z)  # mirror the right eye onto the left
+    d = g.vmath("NORMALIZE", g.vmath("SUBTRACT", p, _vec(centre)))
+    cos = g.vmath("DOT_PRODUCT", d, _vec(axis), output=1)
+    r = g.math("DIVIDE", g.math("ARCCOSINE", cos), float(IRIS_ANGLE))  # 1 at the limbus
+    # radial fibres: noise fast around the axis, slow along the radius
+    around = g.vmath("NORMALIZE", g.vmath("SUBTRACT", d, g.vmath("SCALE", _vec(axis), cos)))
+    fibres = g.noise(
+        g.vmath("ADD", g.vmath("MULTIPLY", around, (9.0, 9.0, 9.0)), g.combine(0.0, r, 0.0)),
+        1.0,
+        detail=4.0,
+    )
+    iris = g.mix(g.ramp(r, 0.35, 0.95), _rgba(IRIS_INNER), _rgba(IRIS_OUTER))
+    iris = g.mix(g.math("MULTIPLY", g.ramp(fibres, 0.45, 0.75), 0.45), iris, (0.32, 0.28, 0.2, 1.0))
+    iris = g.mix(g.ramp(r, 0.8, 1.0), iris, _rgba(LIMBUS))
+    edge = float(PUPIL_ANGLE / IRIS_ANGLE)
+    pupil = g.math("SUBTRACT", 1.0, g.ramp(r, edge - 0.025, edge + 0.025))
+    iris = g.mix(pupil, iris, (0.003, 0.003, 0.003, 1.0))
+    sclera = g.mix(g.math("MULTIPLY", g.ramp(r, 1.6, 4.5), 0.45), _rgba(SCLERA), _rgba(VEINY))
+    colour = g.mix(g.ramp(r, 0.98, 1.06), iris, sclera)
+    g.output(
+        g.principled(
+            Base_Color=colour,
+            Roughness=0.4,
+            Subsurface_Weight=0.25,
+            Subsurface_Radius=(1.0, 0.45, 0.35),
+            Subsurface_Scale=0.002,
+            Coat_Weight=1.0,
+            Coat_Roughness=0.03,
+            Coat_IOR=1.376,
+        )
+    )
+
+
+def _lashes(g: _Graph) -> None:
+    """Thin dark hairs on the eyelash cards: strands across the card, fading to the tip."""
+    rest = g.attribute(REST, "Vector")
+    t = g.attribute(LASH)
+    x, y, z = g.separate(rest)
+    ax = g.math("ABSOLUTE", x)
+    # strands run from root to tip; they lean outward a little as they grow
+    along = g.math("MULTIPLY_ADD", t, 0.0012, ax)
+    strands = g.node(
+        "ShaderNodeTexWave",
+        {
+            "Vector": g.combine(along, 0.0, 0.0),
+            "Scale": 700.0,
+            "Distortion": 2.0,
+            "Detail": 2.0,
+            "Phase Offset": 0.0,
+        },
+        wave_type="BANDS",
+        bands_direction="X",
+        wave_profile="SIN",
+    ).outputs["Fac"]
+    strand = g.ramp(strands, 0.55, 0.8)
+    taper = g.math("SUBTRACT", 1.0, g.ramp(t, 0.25, 1.0))
+    alpha = g.math("MULTIPLY", strand, taper, clamp=True)
+    g.output(g.principled(Base_Color=_rgba(LASH_COLOUR), Roughness=0.45, Alpha=alpha))
+
+
+def _teeth(g: _Graph) -> None:
+    """Ivory teeth with pink gums at the root edge and faint gaps between the teeth."""
+    gums = g.ramp(g.attribute(GUMS), 0.45, 0.7)
+    rest = g.attribute(REST, "Vector")
+    x, y, z = g.separate(rest)
+    angle = g.math("ARCTAN2", x, g.math("SUBTRACT", y, TEETH_ARCH_Y))
+    gaps = g.node(
+        "ShaderNodeTexWave",
+        {"Vector": g.combine(angle, 0.0, 0.0), "Scale": 2.6, "Distortion": 0.0},
+        wave_type="BANDS",
+        bands_direction="X",
+        wave_profile="SIN",
+    ).outputs["Fac"]
+    gap = g.math("MULTIPLY", g.ramp(gaps, 0.85, 1.0), 0.6)
+    colour = g.mix(gap, _rgba(TOOTH), (0.3, 0.25, 0.18, 1.0))
+    colour = g.mix(gums, colour, _rgba(GUM))
+    rough = g.node("ShaderNodeMix", {"Factor": gums, "A": 0.22, "B": 0.35}).outputs[0]
+    g.output(
+        g.principled(
+            Base_Color=colour,
+            Roughness=rough,
+            Subsurface_Weight=0.3,
+            Subsurface_Radius=(1.0, 0.6, 0.4),
+            Subsurface_Scale=0.002,
+        )
+    )
+
+
+def _tongue(g: _Graph) -> None:
+    """A wet tongue with papillae bumps."""
+    rest = g.attribute(REST, "Vector")
+    bumps = g.noise(rest, 1500.0, detail=1.0)
+    blotch = g.noise(rest, 120.0, detail=2.0)
+    colour = g.mix(g.math("MULTIPLY", blotch, 0.5), _rgba(TONGUE), (0.62, 0.22, 0.2, 1.0))
+    g.output(
+        g.principled(
+            Base_Color=colour,
+            Roughness=0.3,
+            Subsurface_Weight=1.0,
+            Subsurface_Radius=(1.0, 0.3, 0.2),
+            Subsurface_Scale=0.003,
+            Normal=g.bump(bumps, 0.25, 0.0004),
+        )
+    )
+
+
+def _collar(g: _Graph) -> None:
+    g.output(_fabric(g, g.attribute(REST, "Vector")))
+
+
+def _vec(values) -> tuple[float, float, float]:
+    return tuple(float(c) for c in values)
+
+
+def _material(name: str) -> bpy.types.Material:
+    """A fresh material each time: a second head must not share (or rebuild) the first's."""
+    return bpy.data.materials.new(MATERIAL_PREFIX + name)
+
+
+def add_materials(mesh: bpy.types.Mesh, template) -> None:
+    """One material per template zone (skin, eyes, iris, ...) plus the collar, with
+    procedural node trees for Cycles and EEVEE and a viewport colour for Workbench."""
+    centre, _ = eye_sphere(template)
+    axis = _eye_axis(template, centre)
+    builders = {
+        "skin": lambda g: _skin(g, centre),
+        "eyes": lambda g: _eye(g, centre, axis),
+        "iris": lambda g: _eye(g, centre, axis),
+        "pupil": lambda g: _eye(g, centre, axis),
+        "eyelashes": _lashes,
+        "teeth": _teeth,
+        "tongue": _tongue,
+        CAP_MATERIAL: _collar,
+    }
+    for part in (*template.material_names, CAP_MATERIAL):
+        mat = _material(part)
         mat.diffuse_color = COLORS.get(part, (0.8, 0.8, 0.8, 1.0))
+        mat.roughness = 0.5
+        build = builders.get(part)
+        if build is not None:
+            build(_Graph(mat))
+        if part == "eyelashes":
+            mat.surface_render_method = "DITHERED"
+            mat.use_transparent_shadow = True
         mesh.materials.append(mat)
-    mesh.polygons.foreach_set("material_index", np.asarray(face_material, np.int32))
+    index = np.append(np.asarray(template.face_material, np.int32), len(template.material_names))
+    mesh.polygons.foreach_set("material_index", index[: len(mesh.polygons)])
+
+
+def _eye_axis(template, centre: np.ndarray) -> np.ndarray:
+    """Where the left eye looks at rest: from its centre through its pupil cap."""
+    pupil = template.faces[template.face_material == template.material_names.index("pupil")]
+    p = template.vertices[np.unique(pupil)]
+    axis = p[p[:, 0] > 0].mean(0) - centre
+    return axis / np.linalg.norm(axis)
+
+
+def add_subdivision(obj: bpy.types.Object) -> bpy.types.Modifier:
+    """Catmull-Clark, level 2 in renders. Off in the viewport: Blender's viewport depsgraph
+    is what Python reads (export, tests, other tools), and those need the template's 5,084
+    vertices; the viewport shows the smooth-shaded cage. Tick the modifier's monitor icon
+    to see level 1 while modelling."""
+    mod = obj.modifiers.get(SUBDIVISION_NAME) or obj.modifiers.new(SUBDIVISION_NAME, "SUBSURF")
+    mod.levels = 1
+    mod.render_levels = 2
+    mod.quality = 3
+    mod.uv_smooth = "PRESERVE_BOUNDARIES"
+    mod.show_viewport = False
+    mod.show_render = True
+    return mod
 
 
 def add_head_object(template, name: str = "MeshTalk Head", collection=None) -> bpy.types.Object:
-    """Link a new object with the template head (UVs, part materials, smooth shading)."""
-    mesh = mesh_from_arrays(name, template.vertices, template.faces, template.uv)
-    _materials(mesh, template.material_names, template.face_material)
-    mesh.polygons.foreach_set("use_smooth", np.ones(len(template.faces), dtype=bool))
+    """Link a new object with the template head: the template's vertices in its order, its
+    quads first (then one cap over the neck's cut), UVs, procedural materials, smooth
+    shading and a Subdivision Surface modifier."""
+    cap = neck_cap(template)
+    mesh = mesh_from_arrays(name, template.vertices, template.faces, template.uv, extra=[cap])
+    _add_attributes(mesh, template)
+    add_materials(mesh, template)
+    mesh.polygons.foreach_set("use_smooth", np.ones(len(mesh.polygons), dtype=bool))
     obj = bpy.data.objects.new(name, mesh)
     (collection or bpy.context.scene.collection).objects.link(obj)
+    add_subdivision(obj)
     return obj
 
 

@@ -3,6 +3,8 @@ the logic it shows lives in `panel_state`, which tests call directly.)"""
 
 from __future__ import annotations
 
+import textwrap
+
 import bpy
 
 from . import audio_source, compat, targets
@@ -25,10 +27,17 @@ def _analyse_cached(obj: bpy.types.Object) -> targets.Target:
     return _analysed[stamp]
 
 
+WHAT_IS_WRITTEN = {
+    "SHAPE_KEYS": "MeshTalk shape keys with keyframes",
+    "MESH_CACHE": "a .pc2 cache and a Mesh Cache modifier",
+    "ARKIT": "keyframes on its ARKit shape keys",
+}
+
+
 def panel_state(context: bpy.types.Context) -> list[tuple[str, str]]:
-    """(icon, line) hints under the Generate button: what the target supports, which audio."""
+    """(icon, line) hints: problems first (icon ERROR), then what the target supports, which
+    audio, and what Generate will write where (the status line)."""
     settings = context.scene.meshtalk
-    lines: list[tuple[str, str]] = []
     obj = settings.target
     if obj is None:
         return [("INFO", "Choose a mesh to animate")]
@@ -42,18 +51,30 @@ def panel_state(context: bpy.types.Context) -> list[tuple[str, str]]:
         kinds.append("template topology")
     if t.has_arkit:
         kinds.append(f"{len(t.arkit)} ARKit keys")
-    lines.append(
+    lines = [
         (
             "CHECKMARK" if kinds else "ERROR",
             ", ".join(kinds) or "no template topology or ARKit keys",
         )
-    )
+    ]
     try:
         strip = audio_source.find_strip(context.scene, settings.strip_name)
-        lines.append(("SOUND", f"{strip.name} from frame {int(strip.frame_start)}"))
     except MeshTalkError as exc:
         lines.append(("ERROR", str(exc)))
-    return lines
+        strip = None
+    if strip is not None:
+        lines.append(("SOUND", f"{strip.name} from frame {int(strip.frame_start)}"))
+        start = int(strip.frame_start) + settings.frame_offset
+        end = start + int(strip.frame_final_duration) - 1
+        what = WHAT_IS_WRITTEN[settings.mode]
+        lines.append(("INFO", f"Writes {what} on '{obj.name}', frames {start}–{end}"))
+    return sorted(lines, key=lambda line: line[0] != "ERROR")  # problems first
+
+
+def wrap(text: str, width_px: float, scale: float = 1.0) -> list[str]:
+    """Lines of `text` that fit a sidebar `width_px` wide (Blender's labels never wrap)."""
+    chars = max(20, int(width_px / (7.0 * scale)) - 4)
+    return textwrap.wrap(text, chars) or [""]
 
 
 class VIEW3D_PT_meshtalk(bpy.types.Panel):
@@ -65,6 +86,13 @@ class VIEW3D_PT_meshtalk(bpy.types.Panel):
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         settings = context.scene.meshtalk
+        state = panel_state(context)
+        width = context.region.width if context.region else 300
+        scale = context.preferences.system.ui_scale
+        for _, line in (x for x in state if x[0] == "ERROR"):
+            box = layout.box().column(align=True)
+            for k, part in enumerate(wrap(line, width, scale)):
+                box.label(text=part, icon="ERROR" if k == 0 else "BLANK1")
         layout.prop(settings, "target")
         row = layout.row(align=True)
         editor = context.scene.sequence_editor
@@ -84,18 +112,24 @@ class VIEW3D_PT_meshtalk(bpy.types.Panel):
         if settings.mode == "MESH_CACHE":
             col.prop(settings, "cache_dir")
         col = layout.column(align=True)
-        col.prop(settings, "seed")
+        col.label(text="Strength")
+        col.prop(settings, "mouth_strength", slider=True)
+        col.prop(settings, "upper_strength", slider=True)
+        col = layout.column(align=True)
         col.prop(settings, "temperature")
+        col.prop(settings, "seed")
         col.prop(settings, "lips_only")
         col.prop(settings, "frame_offset")
-        layout.label(text=f"Scene: {compat.scene_fps(context.scene):g} fps")
+        for icon, line in (x for x in state if x[0] != "ERROR"):
+            for k, part in enumerate(wrap(line, width, scale)):
+                layout.label(text=part, icon=icon if k == 0 else "BLANK1")
+        layout.label(text=f"Scene: {compat.scene_fps(context.scene):g} fps", icon="TIME")
         row = layout.row()
         row.scale_y = 1.4
         row.enabled = not is_running()
         row.operator("meshtalk.generate", icon="PLAY_SOUND")
         layout.operator("meshtalk.clear", icon="TRASH")
-        for icon, line in panel_state(context):
-            layout.label(text=line, icon=icon)
+        layout.operator("meshtalk.export_animation", icon="EXPORT")
 
 
 CLASSES = (VIEW3D_PT_meshtalk,)

@@ -1,15 +1,17 @@
 """One generation, in three steps so the slow middle one can run off the main thread:
 
 1. `plan`    (main thread)  check the request, read the mesh and the audio path;
-2. `compute` (any thread)   numpy only: inference, frame-rate conversion, the mode's maths;
+2. `compute` (any thread)   numpy only: the runtime's session streams blocks of frames into
+                            the mode's result (shape-key basis, point cache, ARKit weights),
+                            so no (T, V, 3) array of the whole clip is ever held;
 3. `apply`   (main thread)  write shape keys / cache + modifier / ARKit curves.
 """
 
 from __future__ import annotations
 
-import threading
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,43 +22,38 @@ from . import audio_source, compat, output, targets
 from .errors import MeshTalkError
 from .output import arkit as arkit_out
 from .output import mesh_cache, shape_keys
-from .vendored import load_template, module, weights_path, writers
-
-MODES = (
-    (
-        "SHAPE_KEYS",
-        "Shape Keys",
-        "A compact per-clip shape-key basis with keyframed values (template-topology meshes)",
-    ),
-    (
-        "MESH_CACHE",
-        "Mesh Cache",
-        "A PC2 point cache file and a Mesh Cache modifier (template-topology meshes)",
-    ),
-    ("ARKIT", "ARKit Keys", "Keyframes on the mesh's own ARKit-named shape keys (any topology)"),
+from .properties import MODE_IDS
+from .runtime.audio import AudioError
+from .runtime.framerate import resample_frames
+from .runtime.network import WeightsError
+from .runtime.outputs import (
+    TOLERANCE,
+    PC2Writer,
+    basis_from_coefficients,
+    compact_basis,
+    load_animation,
 )
-MODE_IDS = tuple(m[0] for m in MODES)
-CHUNK_FRAMES = 150  # 5 s of video per inference chunk: progress and cancel granularity
+from .runtime.retarget import fit_arkit_weights
+from .runtime.session import Cancelled, Session
+from .runtime.settings import Settings
+from .runtime.template import load_template
 
-
-class Cancelled(Exception):
-    """The animator pressed Esc."""
+__all__ = ["Cancelled", "Plan", "Request", "Result", "apply", "compute", "plan", "run"]
 
 
 @dataclass
 class Request:
-    """Everything a generation needs; operators fill it from their arguments or the panel."""
+    """Everything a generation needs: where the result goes (the add-on's part) and how to
+    animate (`settings`, the runtime's dataclass; its fps is replaced by the scene's)."""
 
     object_name: str
     mode: str = "SHAPE_KEYS"
     strip_name: str = ""
     audio_path: str = ""
     animation_path: str = ""  # a MeshTalk .npz animation instead of running the network
-    seed: int = 0
-    temperature: float = 1.0
-    lips_only: bool = False
     frame_offset: int = 0
     cache_dir: str = ""
+    settings: Settings = field(default_factory=Settings)
 
 
 @dataclass
@@ -65,7 +62,7 @@ class Plan:
     target: targets.Target
     audio_path: Path | None
     frame_start: int
-    fps: float
+    settings: Settings  # with the scene's frame rate
     cache_path: Path | None = None
     animation_file: Path | None = None
 
@@ -127,9 +124,14 @@ def plan(context: bpy.types.Context, request: Request) -> Plan:
     else:
         src = audio_source.from_strip(scene, request.strip_name)
         audio, start, animation_file = src.path, src.frame_start, None
-    fps = compat.scene_fps(scene)
+    settings = request.settings.with_(fps=compat.scene_fps(scene))
     result = Plan(
-        request, target, audio, start + request.frame_offset, fps, animation_file=animation_file
+        request,
+        target,
+        audio,
+        start + request.frame_offset,
+        settings,
+        animation_file=animation_file,
     )
     if request.mode == "MESH_CACHE":
         folder = mesh_cache.cache_folder(request.cache_dir)
@@ -140,129 +142,108 @@ def plan(context: bpy.types.Context, request: Request) -> Plan:
 # ---------------------------------------------------------------------------------------
 # 2. compute (numpy only: safe off the main thread)
 
-_animators: dict[tuple[str, float], object] = {}
-_animator_lock = threading.Lock()
-
-
-def animator():
-    """The runtime network, loaded once per weights file (and reloaded when it changes)."""
-    path = weights_path()
-    if not path.is_file():
-        raise MeshTalkError(f"The network's weights file is missing: {path}")
-    runtime = module("runtime")
-    key = (str(path), path.stat().st_mtime)
-    if key not in _animators:
-        try:
-            _animators.clear()
-            _animators[key] = runtime.Animator(path)
-        except runtime.WeightsError as exc:
-            raise MeshTalkError(f"Cannot load the network's weights: {exc}") from None
-    return _animators[key]
-
-
-def infer(
-    plan_: Plan,
-    progress: Callable[[float], None] = lambda f: None,
-    cancelled: Callable[[], bool] = lambda: False,
-) -> tuple[np.ndarray, float]:
-    """Template-topology vertices (T, V, 3) and their frame rate, from the audio (running the
-    network chunk by chunk, reporting progress, stopping on cancel) or from an animation file."""
-    anim_file = plan_.animation_file
-    if anim_file is not None:
-        try:
-            anim = writers.load_animation(anim_file)
-        except (OSError, ValueError) as exc:
-            raise MeshTalkError(f"Cannot read the animation file: {exc}") from None
-        if anim.vertices.shape[1] != load_template().n_vertices:
-            raise MeshTalkError(f"{anim_file}: not on the template head's vertices")
-        return anim.vertices, anim.fps
-    samples = audio_source.load_samples(plan_.audio_path)
-    req = plan_.request
-    with _animator_lock:  # the runtime is not re-entrant
-        net = animator()
-        audio_mod = module("audio")
-        total = max(1, audio_mod.n_video_frames(len(samples), net.config))
-        out = np.empty((total, net.n_vertices, 3), np.float32)
-        pieces = net.iter_animate(
-            samples,
-            plan_.target.template_input(),
-            seed=req.seed,
-            temperature=req.temperature,
-            lips_only=req.lips_only,
-            chunk_frames=CHUNK_FRAMES,
-        )
-        for start, verts in pieces:
-            if cancelled():
-                raise Cancelled
-            out[start : start + len(verts)] = verts
-            progress((start + len(verts)) / total)
-        return out, float(net.fps)
+Say = Callable[[float, str], None]
 
 
 def compute(
     plan_: Plan,
-    progress: Callable[[float, str], None] = lambda f, s: None,
+    progress: Say = lambda f, s: None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Result:
-    """Everything between the audio and the Blender writes, numpy only."""
-    times: dict[str, float] = {}
+    """Everything between the audio and the Blender writes, numpy only, streamed: the
+    session's blocks go straight into the mode's result."""
     t0 = time.perf_counter()
-    progress(0.0, "running the network")
-    verts, fps = infer(plan_, lambda f: progress(0.85 * f, "running the network"), cancelled)
-    times["inference"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    result = derive(plan_, verts, fps, lambda s: progress(0.9, s))
-    if cancelled():
-        raise Cancelled
-    times["derive"] = time.perf_counter() - t1
-    result.timings = times
-    return result
-
-
-def derive(plan_: Plan, verts: np.ndarray, fps: float, say=lambda s: None) -> Result:
-    """Resample to the scene's frame rate and do the mode's maths on template vertices."""
+    progress(0.0, "reading the audio")
     template = load_template()
     target = plan_.target
-    verts = writers.resample_frames(verts, fps, plan_.fps)
-    rest_input = target.template_input()
-    rest_input = template.vertices if rest_input is None else rest_input
-    offsets = verts - rest_input  # template frame
     mode = plan_.request.mode
-    result = Result(mode, len(verts))
-    if mode == "ARKIT":
-        say("fitting ARKit weights")
-        fit = module("retarget").fit_arkit_weights(offsets, template.arkit_deltas)
-        result.payload = {"weights": fit.weights, "names": template.arkit_names}
-        return result
-    face = target.face
-    sim = face.similarity
-    if mode == "SHAPE_KEYS":
-        say("finding a compact shape-key basis")
-        # PCA in the template's frame, then only the K keys are mapped to the character's
-        # frame (a linear map commutes with the basis); the tolerance follows the scale.
-        part = offsets if face.present.all() else offsets[:, face.present]
-        basis = writers.compact_basis(part, tolerance=writers.TOLERANCE * sim.scale)
-        keys = np.zeros((len(basis.keys), template.n_vertices, 3), np.float32)
-        keys[:, face.present] = sim.offsets_to_character(basis.keys)
-        result.payload = {"keys": keys, "values": basis.values, "basis": basis}
+    if plan_.animation_file is not None:
+        session = None
+        n_file, blocks = _file_blocks(plan_)
     else:
-        say("writing the point cache")
-        write_cache(plan_.cache_path, target.rest, face, offsets, plan_.frame_start)
-    return result
+        try:
+            session = Session(plan_.settings, target.template_input())
+        except WeightsError as exc:
+            raise MeshTalkError(f"Cannot load the network: {exc}") from None
+        samples, rate = audio_source.load_samples(plan_.audio_path)
+        running = session.run(samples, rate, lambda f: progress(0.95 * f, "animating"), cancelled)
+        blocks = ((b.coefficients, session.offsets(b)) for b in running)
+        if mode == "SHAPE_KEYS":  # the basis comes from the coefficients alone
+            blocks = ((b.coefficients, None) for b in running)
+    try:
+        if mode == "ARKIT":
+            weights = [fit_arkit_weights(o, template.arkit_deltas).weights for _, o in blocks]
+            payload = {"weights": np.concatenate(weights), "names": template.arkit_names}
+            frames = len(payload["weights"])
+        elif mode == "SHAPE_KEYS":
+            payload = _shape_keys(plan_, session, blocks)
+            frames = len(payload["values"])
+        else:
+            frames = _write_cache(plan_, blocks, lambda: session.n_frames if session else n_file)
+            payload = {}
+    except AudioError as exc:
+        raise MeshTalkError(f"Cannot use the audio {plan_.audio_path}: {exc}") from None
+    if cancelled():
+        raise Cancelled
+    return Result(mode, frames, payload, {"compute": time.perf_counter() - t0})
 
 
-def write_cache(path: Path, rest: np.ndarray, face, offsets: np.ndarray, start: int) -> None:
-    """PC2 of the whole mesh: its rest positions plus the face's offsets (template frame,
-    mapped to the character's), streamed in blocks: a body mesh over a minute would
-    otherwise be ~400 MB in memory."""
+def _file_blocks(plan_: Plan) -> tuple[int, Iterator[tuple[None, np.ndarray]]]:
+    """(frame count, (None, offsets) blocks) of a MeshTalk .npz animation, at the scene's
+    frame rate."""
+    path = plan_.animation_file
+    try:
+        anim = load_animation(path)
+    except (OSError, ValueError) as exc:
+        raise MeshTalkError(f"Cannot read the animation file: {exc}") from None
+    if anim.vertices.shape[1] != load_template().n_vertices:
+        raise MeshTalkError(f"{path}: not on the template head's vertices")
+    verts = resample_frames(anim.vertices, anim.fps, plan_.settings.fps)
+    rest = plan_.target.template_input()
+    rest = load_template().vertices if rest is None else rest
+    return len(verts), ((None, verts[s : s + 600] - rest) for s in range(0, len(verts), 600))
+
+
+def _shape_keys(plan_: Plan, session: Session | None, blocks) -> dict:
+    """The compact basis on the face's vertices, mapped to the character's frame (a linear
+    map commutes with the basis); the tolerance follows the character's scale."""
+    template = load_template()
+    face = plan_.target.face
+    present, sim = face.present, face.similarity
+    tolerance = TOLERANCE * sim.scale
+    if session is None:  # an animation file: offsets
+        offsets = np.concatenate([o for _, o in blocks])
+        basis = compact_basis(offsets[:, present], tolerance=tolerance)
+    else:  # the network: its coefficients and affine rows
+        coeffs = np.concatenate([c for c, _ in blocks])
+        ones = np.ones((len(coeffs), 1), np.float32)
+        rows = session.affine_rows().reshape(-1, template.n_vertices, 3)[:, present]
+        basis = basis_from_coefficients(
+            np.hstack([coeffs, ones]), rows.reshape(len(rows), -1), tolerance=tolerance
+        )
+    keys = np.zeros((len(basis.keys), template.n_vertices, 3), np.float32)
+    keys[:, present] = sim.offsets_to_character(basis.keys)
+    return {"keys": keys, "values": basis.values, "basis": basis}
+
+
+def _write_cache(plan_: Plan, blocks, count: Callable[[], int]) -> int:
+    """PC2 of the whole mesh, block by block: its rest positions plus the face's offsets
+    (template frame, mapped to the character's). `count()`: the clip's frame count, known
+    once the first block is made."""
+    target = plan_.target
+    face, rest = target.face, target.rest
     present = face.present
-    target = face.indices[present]
-    with writers.PC2Writer(path, len(rest), len(offsets), start) as pc2:
-        for s in range(0, len(offsets), 256):
-            part = face.similarity.offsets_to_character(offsets[s : s + 256][:, present])
+    where = face.indices[present]
+    blocks = iter(blocks)
+    first = next(blocks, None)
+    n = count() if first is not None else 0
+    with PC2Writer(plan_.cache_path, len(rest), n, plan_.frame_start) as pc2:
+        for _, offsets in itertools.chain([first] if first else [], blocks):
+            part = face.similarity.offsets_to_character(offsets[:, present])
             block = np.broadcast_to(rest, (len(part), *rest.shape)).copy()
-            block[:, target] += part
+            block[:, where] += part
             pc2.write(block)
+    return n
 
 
 # ---------------------------------------------------------------------------------------

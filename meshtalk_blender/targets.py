@@ -10,7 +10,8 @@ import bpy
 import numpy as np
 
 from .errors import MeshTalkError
-from .vendored import load_template, retarget
+from .runtime import retarget
+from .runtime.template import load_template
 
 MIN_ARKIT_KEYS = 8  # fewer matching names is a coincidence, not an ARKit rig
 TOPOLOGY_MATCH = 0.99  # share of the template's edges a mesh must have to count as hm08

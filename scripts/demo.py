@@ -47,19 +47,16 @@ def install(zip_path: Path) -> None:
 def _say_which_network() -> None:
     import importlib
 
-    vendored = importlib.import_module("bl_ext.user_default.meshtalk_blender.vendored")
-    runtime = vendored.module("runtime")
-    meta = runtime.load_weights(vendored.weights_path()).meta
+    package = "bl_ext.user_default.meshtalk_blender.runtime"
+    network = importlib.import_module(f"{package}.network")
+    path = importlib.import_module(f"{package}.session").WEIGHTS_PATH
+    meta = network.load_weights(path).meta
     source = meta.get("provenance", {}).get("source", "?")
-    print(
-        f"network: {vendored.weights_path().name}, {meta.get('parameters', 0):,} parameters, "
-        f"source: {source}"
-    )
+    print(f"network: {path.name}, {meta.get('parameters', 0):,} parameters, source: {source}")
     if source == "random":
         print(
             "NOTE: these weights are untrained (build.py --random-weights): the pipeline runs "
-            "end to end, but the face barely moves. Train and export core/assets/meshtalk.npz "
-            "for real lip sync."
+            "end to end, but the face barely moves. Train one (make train) for real lip sync."
         )
 
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import bpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from core.template import load_template  # noqa: E402
+from core.runtime.template import load_template  # noqa: E402
 from meshtalk_blender.head import add_head_object  # noqa: E402
 
 POSES = (
     ("rest", {}),
     ("jawOpen", {"jawOpen": 1.0}),
     ("mouthFunnel", {"mouthFunnel": 1.0}),
-    ("eyeBlinkLeft", {"eyeBlinkLeft": 0.8}),
+    ("eyeBlinkLeft", {"eyeBlinkLeft": 1.0}),
     ("browInnerUp", {"browInnerUp": 1.0}),
 )
 SPACING = 0.2

@@ -1,5 +1,8 @@
-"""Shared fixtures. Blender's user folders go to a temp dir before anything imports bpy,
-so tests never read or write the developer's own Blender configuration."""
+"""Shared fixtures. Blender's user folders go to a temp dir before anything imports bpy, so
+tests never read or write the developer's own Blender configuration.
+
+Product tests (tests/runtime, tests/addon) run by default; the corpus and training tests
+(tests/training) carry the `training` marker: `pytest -m training`."""
 
 from __future__ import annotations
 
@@ -19,8 +22,7 @@ os.environ["XDG_CONFIG_HOME"] = str(_BLENDER_HOME / "config")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.data.corpus import CorpusConfig  # noqa: E402
-from core.template import Template, load_template  # noqa: E402
+from core.runtime.template import Template, load_template  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -28,31 +30,11 @@ def template() -> Template:
     return load_template()
 
 
-# A tiny real corpus (fast espeak voices) for the corpus, training and evaluation tests.
-VOICES = ("espeak:en-us", "espeak:en+f2", "espeak:en-gb-x-rp+m2", "espeak:en-us+f3")
-TINY = CorpusConfig(
-    voices=VOICES,
-    val_voices=("espeak:en-gb-x-rp+m2",),
-    test_voices=("espeak:en-us+f3",),
-    sequences_per_shard=6,
-    held_out_sentence_fraction=0.2,
-)
-
-
-@pytest.fixture(scope="session")
-def tiny_corpus(tmp_path_factory) -> Path:
-    from core.data.build import build_corpus
-
-    root = tmp_path_factory.mktemp("corpus")
-    build_corpus(root, hours=0.01, config=TINY, workers=2, progress=False)
-    return root
-
-
 @pytest.fixture(scope="session")
 def random_weights(tmp_path_factory, template) -> Path:
     """A small randomly initialised network, exported like a trained one."""
-    from core.config import ModelConfig
-    from core.export import build_random, export_weights
+    from core.train.config import ModelConfig
+    from core.train.export import build_random, export_weights
 
     cfg = ModelConfig(heads=4, categories=8, basis_size=16)
     model, prior = build_random(cfg, template)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import run_cli
+from ..runtime.cli import run_cli
 from .corpus import OWNERS, CorpusConfig
 
 
@@ -18,7 +18,13 @@ def _build(args: argparse.Namespace) -> None:
         held_out["val_voices"] = tuple(args.val_voices)
     if args.test_voices is not None:
         held_out["test_voices"] = tuple(args.test_voices)
-    config = CorpusConfig(seed=args.seed, habits=args.habits, styles=args.styles, **held_out)
+    config = CorpusConfig(
+        seed=args.seed,
+        habits=args.habits,
+        styles=args.styles,
+        pause_probability=args.pauses,
+        **held_out,
+    )
     manifest = build_corpus(args.out, args.hours, config, workers=args.workers)
     print(f"{args.out}: {manifest['hours']:.2f} h in {len(manifest['shards'])} shards")
 
@@ -55,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
             default=OWNERS[0],
             help=f"{what} drawn per sequence (default) or per voice (older corpora)",
         )
+    b.add_argument(
+        "--pauses",
+        type=float,
+        default=CorpusConfig.pause_probability,
+        help="share of sequences with a long pause inside (0 for corpora built before pauses)",
+    )
     b.set_defaults(run=_build)
     s = sub.add_parser("show", help="contact sheet of one sequence: face, waveform, phones")
     s.add_argument("corpus", type=Path)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ..template import load_template
+from ..runtime.template import load_template
 from .mouth import (
     MM,
     TUCK_CONTACT,

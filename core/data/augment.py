@@ -16,6 +16,7 @@ import numpy as np
 
 SNR_DB = (0.0, 5.0, 10.0, 15.0, 20.0, 30.0)
 NOISE_KINDS = ("white", "pink", "babble")
+ROOM_TONES = ("white", "pink", "brown")  # colours of the room tone in long pauses
 
 
 def _f32(audio: np.ndarray) -> np.ndarray:
@@ -45,6 +46,35 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     f[0] = 1.0
     x = np.fft.irfft(spec / np.sqrt(f), n=max(n, 2))[:n]
     return (x / (np.std(x) + 1e-12)).astype(np.float32)
+
+
+def brown_noise(n: int, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """1/f^2 (Brownian) noise, the rumble of ventilation and traffic in a quiet room. Nothing
+    below 20 Hz: a microphone chain drops it, and unbounded infrasound would carry all the
+    power, leaving nothing audible at a given level."""
+    m = max(n, 2)
+    spec = np.fft.rfft(rng.standard_normal(m))
+    f = np.fft.rfftfreq(m, 1.0 / sample_rate)
+    spec = np.where(f >= 20.0, spec / np.maximum(f, 20.0), 0.0)
+    x = np.fft.irfft(spec, n=m)[:n]
+    return (x / (np.std(x) + 1e-12)).astype(np.float32)
+
+
+def room_tone(
+    n: int, sample_rate: int, rng: np.random.Generator, kind: str, dbfs: float
+) -> np.ndarray:
+    """`n` samples of steady low-level noise at `dbfs` (RMS re full scale): what a recording
+    holds between the lines when the editor kept the room (`ROOM_TONES`)."""
+    if kind == "white":
+        x = white_noise(n, rng)
+    elif kind == "pink":
+        x = pink_noise(n, rng)
+    elif kind == "brown":
+        x = brown_noise(n, rng, sample_rate)
+    else:
+        raise ValueError(f"room tone must be one of {ROOM_TONES}, not {kind!r}")
+    rms = np.sqrt(_power(x))
+    return (x * (10.0 ** (dbfs / 20.0) / rms) if rms > 0 else x).astype(np.float32)
 
 
 def babble_noise(

@@ -10,7 +10,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-from ..template import TEMPLATE_PATH
+from ..runtime.template import TEMPLATE_PATH
 from .corpus import (
     FORMAT_VERSION,
     SPLITS,

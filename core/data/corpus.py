@@ -1,8 +1,9 @@
 """The training corpus: a deterministic stream of (speech, ARKit weights, identity) sequences,
 stored compactly in resumable shards with a manifest.
 
-Every sequence is a pure function of (corpus seed, sequence index): its voice, sentence,
-speaking rate/pitch/loudness, face, speaking style, upper-face seed and audio augmentation.
+Every sequence is a pure function of (corpus seed, sequence index): its voice, sentence (and
+where a long pause splits it), speaking rate/pitch/loudness, face, speaking style, upper-face
+seed and audio augmentation.
 So any shard can be rebuilt exactly, a killed build resumes at the first missing shard, and
 `--hours` only decides how many shards of the stream are built.
 """
@@ -12,12 +13,13 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..npzio import save_npz
+from ..runtime.npzio import save_npz
+from .augment import ROOM_TONES
 from .phones import PHONE_SET, Phone
 
 SPLITS = ("train", "val", "test")
@@ -55,19 +57,36 @@ class CorpusConfig:
     # voice some training voice's (docs/RESULTS.md, `habits` and `styles`).
     habits: str = "sequence"
     styles: str = "sequence"
+    # Long pauses. Users' edited dialogue holds pauses of 0.5-6 s of digital zero or room
+    # tone; single sentences have only short natural ones, and a network that never heard a
+    # long silence let the eyes sag in them. In this share of sequences the sentence is
+    # spoken as two utterances, split at a word boundary, with a pause between them
+    # (log-uniform in `pause_range`, speech to speech) whose audio is digital zero
+    # (`pause_silent` of them) or room tone at `room_tone_range` dBFS. Manifests without the
+    # key had no pauses (from_json reads 0).
+    pause_probability: float = 0.35
+    pause_range: tuple[float, float] = (0.5, 6.0)
+    pause_silent: float = 0.4
+    room_tone_range: tuple[float, float] = (-70.0, -45.0)
 
     def __post_init__(self) -> None:
         for key in ("habits", "styles"):
             if getattr(self, key) not in OWNERS:
                 raise ValueError(f"{key} must be one of {OWNERS}, not {getattr(self, key)!r}")
+        for key in ("pause_probability", "pause_silent"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"{key} must be in [0, 1], not {getattr(self, key)!r}")
+        lo, hi = self.pause_range
+        if not 0.0 < lo <= hi:
+            raise ValueError(f"pause_range must be 0 < low <= high, not {self.pause_range}")
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict) -> CorpusConfig:
-        # manifests written before these keys had per-voice traits
-        data = {"habits": "voice", "styles": "voice"} | data
+        # manifests written before these keys had per-voice traits and no long pauses
+        data = {"habits": "voice", "styles": "voice", "pause_probability": 0.0} | data
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -83,6 +102,14 @@ class Job:
     pitch: float
     volume: float
     seed: int
+    # A paused sequence (CorpusConfig.pause_probability): the sentence is split after the
+    # share `pause_at` of its words, and the two parts are `pause` s apart (speech to
+    # speech), the pause digital zero (`tone` "") or room tone of that colour at `tone_dbfs`.
+    # Defaults: no pause (and the jobs of shards written before pauses).
+    pause: float = 0.0
+    pause_at: float = 0.0
+    tone: str = ""
+    tone_dbfs: float = 0.0
 
 
 @dataclass
@@ -141,7 +168,7 @@ def jobs(voices: Sequence[str], n_sentences: int, config: CorpusConfig) -> Itera
         rng = np.random.default_rng([config.seed, 2, index])
         split = SPLITS[rng.choice(3, p=weights)]
         split_voices, split_sentences = pools[split]
-        yield Job(
+        job = Job(
             index=index,
             split=split,
             voice=split_voices[rng.integers(len(split_voices))],
@@ -151,7 +178,36 @@ def jobs(voices: Sequence[str], n_sentences: int, config: CorpusConfig) -> Itera
             volume=float(rng.uniform(*config.volume_range)),
             seed=int(rng.integers(2**31)),
         )
+        yield _with_pause(job, config)
         index += 1
+
+
+def _with_pause(job: Job, config: CorpusConfig) -> Job:
+    """The job, made a paused one with probability `config.pause_probability`. Its own stream
+    ([seed, 3, index]), so the draws of the job itself are those of corpora without pauses.
+    Why one sentence split rather than two joined: the same speech per sequence, and no
+    sequence longer than the longest sentence plus the longest pause."""
+    rng = np.random.default_rng([config.seed, 3, job.index])
+    if rng.random() >= config.pause_probability:
+        return job
+    at = float(rng.uniform(0.2, 0.8))  # share of the words before the pause
+    lo, hi = config.pause_range
+    pause = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))  # short pauses are commoner
+    tone, dbfs = "", 0.0
+    if rng.random() >= config.pause_silent:
+        tone = ROOM_TONES[int(rng.integers(len(ROOM_TONES)))]
+        dbfs = float(rng.uniform(*config.room_tone_range))
+    return replace(job, pause=pause, pause_at=at, tone=tone, tone_dbfs=dbfs)
+
+
+def split_words(text: str, at: float) -> tuple[str, str] | None:
+    """`text` cut at the word boundary nearest the share `at` of its words, each part at
+    least one word; None for a single word."""
+    words = text.split()
+    if len(words) < 2:
+        return None
+    k = min(max(int(round(at * len(words))), 1), len(words) - 1)
+    return " ".join(words[:k]), " ".join(words[k:])
 
 
 def voice_seed(voice: str, config: CorpusConfig) -> int:

@@ -13,11 +13,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..audio import log_mel, utterance_offset
-from ..config import ModelConfig
+from ..runtime.audio import log_mel, utterance_offset
+from ..runtime.audio.features import n_feature_frames
+from ..train.config import ModelConfig
 from .augment import colour_mel, mask_mel, random_colour, warp_mel
 from .corpus import Sequence_, load_split
 from .faces import DeltaStore
+from .features import FeatureStore
 from .phones import BILABIALS, phone_spans
 
 MARGIN_S = 1.0  # audio around a window: covers the encoder's 0.5 s context either side
@@ -81,6 +83,16 @@ class Windows(Dataset):
             store.ensure()
         self.faces = [store for store, part in zip(stores, parts, strict=True) for _ in part]
         self.row = [k for part in parts for k in range(len(part))]
+        # the phonetic front end's features come from a per-split cache (like the faces)
+        self.features: list[FeatureStore] = []
+        if cfg.front_end != "logmel":
+            feature_stores = [
+                FeatureStore(Path(r) / "cache", split, p, cfg)
+                for r, p in zip(roots, parts, strict=True)
+            ]
+            for store in feature_stores:
+                store.ensure()
+            self.features = [s for s, part in zip(feature_stores, parts, strict=True) for _ in part]
         self._offsets: dict[int, np.ndarray] = {}  # sequence -> its utterance_offset
 
     def __len__(self) -> int:
@@ -107,14 +119,21 @@ class Windows(Dataset):
         edge, n = self.edge_frames, len(seq.weights)
         t0 = int(rng.integers(-edge, n - self.frames + 1 + edge))
         cfg = self.cfg
-        audio = audio_window(seq, t0, self.frames, cfg.fps, cfg.sample_rate)
-        mel = log_mel(audio, cfg)
-        if cfg.mel_centring != "none":  # the whole sequence's offset, as the runtime's clip
-            mel = mel - self._offset(k)
-        if self.mel_warp:  # no draw when off: windows of runs without it stay as they were
-            mel = warp_mel(mel, rng.uniform(1 - self.mel_warp, 1 + self.mel_warp))
-        if self.mel_colour:
-            mel = colour_mel(mel, *random_colour(mel.shape[-1], self.mel_colour, rng))
+        if self.features:  # the clip's cached features, cut like the audio window below
+            first = int(round((t0 / cfg.fps - MARGIN_S) * cfg.mel_fps))
+            n = n_feature_frames(
+                round((self.frames / cfg.fps + 2 * MARGIN_S) * cfg.sample_rate), cfg
+            )
+            mel = self.features[k].window(self.row[k], first, n)
+        else:
+            audio = audio_window(seq, t0, self.frames, cfg.fps, cfg.sample_rate)
+            mel = log_mel(audio, cfg)
+            if cfg.mel_centring != "none":  # the whole sequence's offset, as the runtime's
+                mel = mel - self._offset(k)
+            if self.mel_warp:  # no draw when off: windows of runs without it stay the same
+                mel = warp_mel(mel, rng.uniform(1 - self.mel_warp, 1 + self.mel_warp))
+            if self.mel_colour:
+                mel = colour_mel(mel, *random_colour(mel.shape[-1], self.mel_colour, rng))
         if self.mel_masks:
             mel = mask_mel(mel, self.mel_masks, rng)
         return {

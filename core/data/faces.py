@@ -8,14 +8,13 @@ training window, so `DeltaStore` keeps them in a derived float16 memmap beside t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from ..template import apply_units
+from ..runtime.template import apply_units
+from .cache import MemmapCache
 from .corpus import Sequence_
 from .identities import identity_unit_deltas, identity_vertices
 
@@ -34,37 +33,24 @@ class DeltaStore:
 
     def __init__(self, folder: Path, name: str, sequences: Sequence[Sequence_]) -> None:
         self.sequences = list(sequences)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{name}.npy"
-        self.done_path = folder / f"{name}.done.npy"
         n_vertices = len(identity_vertices(self.sequences[0].identity))
         shape = (len(self.sequences), N_UNITS, n_vertices, 3)
-        if not self.path.exists() or np.load(self.path, mmap_mode="r").shape != shape:
-            np.lib.format.open_memmap(self.path, "w+", np.float16, shape).flush()
-            np.save(self.done_path, np.zeros(len(self.sequences), bool))
-        self.store = np.load(self.path, mmap_mode="r")
+        self.cache = MemmapCache(folder, name, shape, len(self.sequences))
+
+    @property
+    def store(self) -> np.ndarray:
+        return self.cache.store
 
     def ensure(self, workers: int | None = None, progress: bool = True) -> None:
         """Compute every missing row (resumes: rows are marked done in chunks)."""
-        done = np.load(self.done_path)
-        todo = np.flatnonzero(~done)
-        if not len(todo):
-            return
-        from tqdm import tqdm
 
-        chunks = np.array_split(todo, max(1, len(todo) // 64))
-        coeffs = [[self.sequences[i].identity for i in c] for c in chunks]
-        out = np.lib.format.open_memmap(self.path, "r+")
-        with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
-            bar = tqdm(total=len(todo), desc=f"face deltas {self.path.stem}", disable=not progress)
-            for chunk, rows in zip(chunks, pool.map(_transfer, coeffs), strict=True):
-                out[chunk] = rows
-                out.flush()
-                done[chunk] = True
-                np.save(self.done_path, done)
-                bar.update(len(chunk))
-            bar.close()
-        self.store = np.load(self.path, mmap_mode="r")
+        def write(out: np.ndarray, k: int, deltas: np.ndarray) -> None:
+            out[k] = deltas
+
+        def job(items: np.ndarray) -> list[np.ndarray]:
+            return [self.sequences[i].identity for i in items]
+
+        self.cache.fill(job, _transfer, write, 64, workers, progress)
 
     def vertices(self, k: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         return sequence_vertices(self.sequences[k], self.store[k], start, stop)

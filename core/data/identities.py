@@ -12,12 +12,22 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from ..metrics import EYELID_CENTRE, landmark
-from ..template import Template, load_identity_targets, load_template
-from .upper_face import blink_closure_weight
+from ..assets_build.eyelids import EyeLids, find_lids, fit_blink
+from ..runtime.template import Template, load_template
+
+IDENTITIES_PATH = Path(__file__).resolve().parent / "identities.npz"
+
+
+def load_identity_targets(path: str | Path = IDENTITIES_PATH) -> tuple[list[str], np.ndarray]:
+    """MakeHuman identity targets on the template: names ("nose/nose-scale-vert-incr", ...)
+    and (N, V, 3) float32 deltas in metres. Used to make many different faces for training."""
+    with np.load(path, allow_pickle=False) as data:
+        return [str(s) for s in data["names"]], data["deltas"].astype(np.float32)
+
 
 MACRO_FIELDS = ("gender", "age", "muscle", "weight", "african", "asian", "caucasian")
 RACES = ("african", "asian", "caucasian")
@@ -135,6 +145,7 @@ class IdentityModel:
         edges = np.concatenate([skin[:, [k, (k + 1) % 4]] for k in range(4)])
         self._edges = np.unique(np.sort(edges, axis=1), axis=0)
         self._skin_faces = skin
+        self._lids = _eyelids(template)
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
 
     def vertices(self, coeffs: np.ndarray) -> np.ndarray:
@@ -154,7 +165,7 @@ class IdentityModel:
             self.template.vertices, vertices, self.template.arkit_deltas,
             self.template.faces, self._ring,
         )  # fmt: skip
-        _keep_blink_closure(self.template, vertices, out)
+        _refit_blinks(self.template, self._lids, vertices, out)
         out.flags.writeable = False  # shared by every caller of this face: never edited
         self._cache[key] = out
         if len(self._cache) > UNIT_CACHE:
@@ -218,24 +229,32 @@ class IdentityModel:
         return Identity(seed=int(seed), coeffs=coeffs.astype(np.float32), macro=macro)
 
 
-def _keep_blink_closure(template: Template, vertices: np.ndarray, deltas: np.ndarray) -> None:
-    """Scale each transferred eyeBlink so the lids meet at the template's closure weight.
+def _eyelids(template: Template) -> dict[str, EyeLids]:
+    """Both eyes' lid margins on the template's topology (they hold for every identity)."""
+    skin, lashes = (
+        np.isin(np.arange(template.n_vertices), template.faces[template.face_part == part])
+        for part in (template.part_names.index("skin"), template.part_names.index("eyelashes"))
+    )
+    return {
+        side: find_lids(
+            template.vertices, template.faces, skin, lashes, template.region(f"eye_{side}")
+        )
+        for side in ("left", "right")
+    }
 
-    Why: the lids' travel is carried over, not the eye's opening; on a face with wider eyes
-    (up to 10 mm vs 7.8) the transferred blink would stop short of closing. The scale fades
-    from full at the lid margin to none where the blink barely moves the skin, so no seam."""
-    w_closed = blink_closure_weight()
-    for side in ("left", "right"):
+
+def _refit_blinks(
+    template: Template, lids: dict[str, EyeLids], vertices: np.ndarray, deltas: np.ndarray
+) -> None:
+    """Refit each transferred eyeBlink to this face, as the asset build fitted the template's:
+    the lids meet at the same weight all along, and no lid enters this face's eyeball.
+
+    Why: the lids' travel is carried over, not the eye's opening nor its eyeball. On a face with
+    wider eyes (up to 10 mm vs 7.8) the blink would stop short of closing; where the eyeball is
+    larger or sits farther forward, the straight path of the lid would cut into it."""
+    for side, other in (("left", "right"), ("right", "left")):
         k = template.arkit_names.index("eyeBlink" + side.title())
-        upper, lower = (landmark(template, i) for i in EYELID_CENTRE[side])
-        d = deltas[k]
-        gap0 = vertices[upper, 2] - vertices[lower, 2]
-        slope = d[upper, 2] - d[lower, 2]  # negative: the lids approach
-        if slope >= 0 or gap0 <= 0:
-            continue
-        scale = -gap0 / (w_closed * slope)
-        reach = np.linalg.norm(d, axis=1) / np.linalg.norm(d[upper])
-        deltas[k] = d * (1.0 + (scale - 1.0) * np.clip(reach, 0.0, 1.0))[:, None]
+        deltas[k] = fit_blink(vertices, deltas[k], lids[side], [lids[other]])
 
 
 def _teeth_follow_lips(template: Template, deltas: np.ndarray) -> np.ndarray:

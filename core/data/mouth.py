@@ -10,8 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..metrics import LIP_MIDLINE, landmark
-from ..template import Template, load_template
+from ..runtime.metrics import LIP_MIDLINE, landmark
+from ..runtime.template import Template, load_template
 
 MM = 1e-3
 RIM_LOWER_HALF_WIDTH = 0.011  # m: lower-lip rim checked for sealing (not the corners: at

@@ -15,8 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..metrics import eyelid_gap
-from ..template import load_template
+from ..runtime.metrics import eyelid_gap
+from ..runtime.template import load_template
 
 SIDES = ("Left", "Right")
 UPPER_FACE_UNITS = (
@@ -29,6 +29,16 @@ UPPER_FACE_UNITS = (
 BLINK_OVERSHOOT = 1.03  # eyeBlink never exceeds the closure weight by more than this factor
 LID_FOLLOWS_GAZE = 0.3  # the upper lid follows the eye down (eyeBlink per eyeLookDown)
 MIN_ACCENT_SPACING = 0.35  # s between two pitch accents
+# Energy frames more than 20 dB below the clip's loud end (its 95th percentile; 20 dB like
+# the voicing gate of make.frame_pitch) are pauses, not speech: they take no part in finding
+# accents. Room tone in a long pause would otherwise pull the mean log energy down and
+# stretch its spread, which moves every accent of the speech.
+ACCENT_ENERGY_FLOOR = 0.1
+# Blink phases (s): a fast close, the lids held shut for 1-3 frames at 30 fps, a slower
+# decelerating opening: 190-400 ms from the first movement to open.
+BLINK_CLOSE = (0.06, 0.10)
+BLINK_HOLD = (0.01, 0.08)
+BLINK_OPEN = (0.12, 0.22)
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ class UpperFaceHabits:
     blink_rate: float = 15.0  # blinks per minute (typical conversation: 8-25)
     blink_regularity: float = 2.5  # gamma shape of the inter-blink interval (1 = Poisson)
     double_blink: float = 0.08  # chance that a blink is immediately followed by another
-    partial_blink: float = 0.15  # chance that a blink does not close the eye fully
+    partial_blink: float = 0.06  # chance that a blink does not close the eye fully
     brow_activity: float = 0.5  # 0..1: how often and how far the brows move
     brow_asymmetry: float = 0.0  # > 0: the left outer brow rises more
     frown_rate: float = 3.0  # frowns per minute
@@ -58,7 +68,7 @@ class UpperFaceHabits:
             blink_rate=float(np.exp(rng.uniform(np.log(9.0), np.log(22.0)))),
             blink_regularity=float(rng.uniform(1.5, 4.0)),
             double_blink=float(rng.uniform(0.03, 0.15)),
-            partial_blink=float(rng.uniform(0.05, 0.25)),
+            partial_blink=float(rng.uniform(0.02, 0.10)),
             brow_activity=float(rng.beta(2.0, 2.0)),
             brow_asymmetry=float(rng.uniform(-0.25, 0.25)),
             frown_rate=float(rng.uniform(0.5, 5.0)),
@@ -79,8 +89,10 @@ def blink_closure_weight(
     """eyeBlink weight at which the lids meet at the pupil (mean of both eyes), on the template
     or on a face given by its vertices and (52, V, 3) unit deltas.
 
-    Why not 1: the faceunits blink over-closes (the upper lid passes the lower by ~2 mm at 1);
-    a corpus full of over-closed lids would teach that."""
+    About 0.98 on every face: the asset build refits the blinks so that the lids meet there and
+    press together at 1 (core/assets_build/eyelids.py; identities get the same refit). Measured,
+    not assumed, so blinks are capped where the lids do meet: a corpus full of over-closed lids
+    would teach that."""
     if vertices is None and deltas is None:
         return _template_closure_weight()
     t = load_template()
@@ -118,7 +130,11 @@ def _pulse(times: np.ndarray, start: float, attack: float, hold: float, release:
 
 def _blinks(times: np.ndarray, fps: float, h: UpperFaceHabits, cap: float, rng) -> np.ndarray:
     """(T, 2) eyeBlink left/right. A renewal process: gamma intervals (more regular than
-    Poisson, as measured blink intervals are), fast close, short hold, slower opening."""
+    Poisson, as measured blink intervals are), fast close, short hold, slower opening.
+
+    A full blink shuts the lids on a frame of the grid (both eyes, whatever their lag: the
+    later eye closes a little faster), at the closure weight `cap` pressed by up to 3 %: the
+    network can only learn closed eyes if the data has them. Partial blinks stay rare."""
     out = np.zeros((len(times), 2))
     duration = times[-1] + 1.0 / fps if len(times) else 0.0
     mean = 60.0 / h.blink_rate
@@ -126,24 +142,25 @@ def _blinks(times: np.ndarray, fps: float, h: UpperFaceHabits, cap: float, rng) 
     while t < duration:
         burst = 2 if rng.random() < h.double_blink else 1
         for _ in range(burst):
-            close, hold = rng.uniform(0.07, 0.12), rng.uniform(0.0, 0.04)
-            opening = rng.uniform(0.15, 0.25)
-            full = rng.random() >= h.partial_blink
-            amp = cap * (rng.uniform(0.97, 1.0) if full else rng.uniform(0.5, 0.85))
-            # Mostly both eyes together: a few ms of lag, a few % of depth; rarely one eye
-            # closes clearly less.
-            scale = np.array([1.0, rng.uniform(0.97, 1.0)])
+            close, hold = rng.uniform(*BLINK_CLOSE), rng.uniform(*BLINK_HOLD)
+            opening = rng.uniform(*BLINK_OPEN)
+            # Each eye's depth: full blinks meet and press (<= 3 % apart), partial ones stop
+            # at 50-85 %; rarely one eye closes clearly less.
+            if rng.random() >= h.partial_blink:
+                amp = cap * rng.uniform(1.005, BLINK_OVERSHOOT, size=2)
+            else:
+                amp = cap * rng.uniform(0.5, 0.85) * np.array([1.0, rng.uniform(0.97, 1.0)])
             if rng.random() < 0.03:
-                scale[1] = rng.uniform(0.6, 0.8)
-            scale = scale[:: 1 if rng.random() < 0.5 else -1]
-            lag = np.array([0.0, rng.uniform(0.0, 0.01)])
+                amp[1] = cap * rng.uniform(0.6, 0.8)
+            amp = amp[:: 1 if rng.random() < 0.5 else -1]
+            lag = np.array([0.0, rng.uniform(0.0, 0.01)])[:: 1 if rng.random() < 0.5 else -1]
             peak = round((t + close) * fps) / fps  # the closed lid lands on a frame
             for eye in range(2):
-                p = peak + lag[eye]
-                rise = _smoothstep((times - (p - close)) / close)
-                u = np.clip((times - p - hold) / opening, 0.0, 1.0)
-                env = np.where(times <= p + hold, rise, (1.0 - u) ** 2)
-                out[:, eye] = np.maximum(out[:, eye], amp * scale[eye] * env)
+                c = close - lag[eye]  # the later eye starts later, shuts on the same frame
+                rise = _smoothstep((times - (peak - c)) / c)
+                u = np.clip((times - peak - hold - lag[eye]) / opening, 0.0, 1.0)
+                env = np.where(times <= peak + hold + lag[eye], rise, (1.0 - u) ** 2)
+                out[:, eye] = np.maximum(out[:, eye], amp[eye] * env)
             t = peak + hold + opening + rng.uniform(0.05, 0.12)
         t += max(rng.gamma(h.blink_regularity, mean / h.blink_regularity), 0.25)
     return out
@@ -153,13 +170,16 @@ def accents(
     pitch: np.ndarray | None, energy: np.ndarray | None, fps: float
 ) -> list[tuple[float, float]]:
     """Pitch accents / emphasis as (time, strength z): peaks of speaker-normalised log pitch
-    (and loudness) that stand out by more than one standard deviation."""
+    (and loudness) that stand out by more than one standard deviation. Unvoiced frames
+    (pitch 0/NaN) and pauses (energy below ACCENT_ENERGY_FLOOR) count as none."""
     score = None
-    for track, weight in ((pitch, 1.0), (energy, 0.6)):
+    for track, weight, floor in ((pitch, 1.0, 0.0), (energy, 0.6, ACCENT_ENERGY_FLOOR)):
         if track is None:
             continue
         x = np.asarray(track, np.float64)
         ok = np.isfinite(x) & (x > 0)
+        if floor and ok.any():  # pauses (digital zero or room tone) are not speech
+            ok &= x >= floor * np.percentile(x[ok], 95)
         if ok.sum() < 3:
             continue
         lx = np.log(np.where(ok, x, 1.0))

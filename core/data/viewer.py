@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..preview import draw_face
-from ..template import load_template
+from ..runtime.template import load_template
 from .corpus import load_split
 from .faces import sequence_vertices
 from .identities import identity_unit_deltas
 from .phones import BILABIALS
+from .preview import draw_face
 
 
 def find_sequence(root: Path, split: str, index: int):

@@ -1,2 +1,3 @@
-"""Evaluation of animation against the corpus's held-out voices and sentences
-(`python -m core.eval`): the field's metrics and the baselines they are compared with."""
+"""Evaluation of animation (`python -m core.eval`): on real human speech first (recordings
+with transcripts, forced-aligned), then on the corpus's held-out synthetic voices; the
+field's metrics, our own (closure, rounding, blinks, eyes in pauses) and the baselines."""

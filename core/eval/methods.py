@@ -5,21 +5,28 @@
 - phones: the Rhubarb-style baseline: pocketsphinx's phone recogniser (no transcript) drives
   the corpus's own articulation model on the same face (so only recognition errors separate
   it from the ground truth's lips).
+- ceiling: the corpus's own face model (articulation + upper face) driven by the transcript's
+  forced alignment: on real speech, the best the corpus can teach a network; the reference
+  its lip gap is correlated with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from ..data.articulation import SpeakerStyle, articulate
 from ..data.faces import sequence_vertices
 from ..data.identities import identity_unit_deltas, identity_vertices
-from ..data.make import frame_rms
+from ..data.make import frame_pitch, frame_rms
 from ..data.mouth import calibrate
-from ..template import apply_units
+from ..data.phones import Phone
+from ..data.upper_face import UpperFaceHabits, blink_closure_weight, upper_face
+from ..runtime.template import apply_units
+from .cache import cached_phones
 from .phone_recognizer import recognize_phones
 
 
@@ -34,7 +41,8 @@ class Face:
         return apply_units(self.rest, self.deltas, weights)
 
 
-Method = Callable[[np.ndarray, int, Face], np.ndarray]  # (audio16k, n_frames, face) -> verts
+# (audio16k, n_frames, face) -> verts; the ceiling also takes the phones (see `run`)
+Method = Callable[..., np.ndarray]
 
 
 def corpus_case(seq) -> tuple[np.ndarray, Face, np.ndarray]:
@@ -49,17 +57,75 @@ def static(audio: np.ndarray, n: int, face: Face) -> np.ndarray:
     return np.repeat(face.rest[None], n, axis=0)
 
 
-def phone_baseline(audio: np.ndarray, n: int, face: Face, fps: float = 30.0) -> np.ndarray:
-    phones = recognize_phones(audio)
-    weights = articulate(
-        phones,
-        fps=fps,
-        style=SpeakerStyle.mean(),
-        rms=frame_rms(audio, 16000, fps, n),
-        n_frames=n,
-        calibration=calibrate(face.rest, face.deltas),
-    )
-    return face.pose(weights)
+@dataclass(frozen=True)
+class PhoneBaseline:
+    """The Rhubarb-style baseline; `cache`: a folder where recognised phones are kept
+    (`cache.cached_phones`), so re-running an evaluation skips the recogniser."""
+
+    fps: float = 30.0
+    cache: Path | None = None
+
+    def __call__(self, audio: np.ndarray, n: int, face: Face) -> np.ndarray:
+        phones = cached_phones(self.cache, "recognised", audio, "", lambda: recognize_phones(audio))
+        weights = articulate(
+            phones,
+            fps=self.fps,
+            style=SpeakerStyle.mean(),
+            rms=frame_rms(audio, 16000, self.fps, n),
+            n_frames=n,
+            calibration=calibrate(face.rest, face.deltas),
+        )
+        return face.pose(weights)
+
+
+phone_baseline = PhoneBaseline()
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The corpus's face model on a clip's forced alignment: lips from the articulation model
+    (mean speaker style), upper face from its seeded processes with the clip's prosody
+    (default habits), as `make_sequence` builds a training sequence. Needs the
+    phones, so it is called with them: `ceiling(audio, n, face, phones, seed)`."""
+
+    fps: float = 30.0
+    needs_phones: bool = True
+
+    def __call__(
+        self, audio: np.ndarray, n: int, face: Face, phones: list[Phone], seed: int = 0
+    ) -> np.ndarray:
+        rms = frame_rms(audio, 16000, self.fps, n)
+        mouth = articulate(
+            phones,
+            fps=self.fps,
+            style=SpeakerStyle.mean(),
+            rms=rms,
+            n_frames=n,
+            calibration=calibrate(face.rest, face.deltas),
+        )
+        brows_eyes = upper_face(
+            n,
+            fps=self.fps,
+            seed=seed,
+            habits=UpperFaceHabits(),
+            pitch=frame_pitch(audio, 16000, self.fps, n),
+            energy=rms,
+            closure_weight=blink_closure_weight(face.rest, face.deltas),
+        )
+        return face.pose(np.clip(mouth + brows_eyes, 0.0, 1.0))
+
+
+ceiling = Ceiling()
+
+
+def run(
+    method: Method, audio: np.ndarray, n: int, face: Face, phones: list[Phone], seed: int = 0
+) -> np.ndarray:
+    """A method's vertices (n, V, 3) on a clip; the transcript's phones only reach the methods
+    that are meant to see them (the ceiling)."""
+    if getattr(method, "needs_phones", False):
+        return method(audio, n, face, phones, seed)
+    return method(audio, n, face)
 
 
 @dataclass(frozen=True)
@@ -84,6 +150,6 @@ class Network:
 
 
 def meshtalk(weights_path, seed: int = 0, temperature: float = 1.0) -> Network:
-    from ..runtime import Animator
+    from ..runtime.network import Animator
 
     return Network(Animator(weights_path), seed, temperature)

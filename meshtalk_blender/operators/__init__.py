@@ -1,13 +1,20 @@
 """Operators: generate (modal with progress and Esc in the UI, synchronous in scripts and
-`blender -b`), clear MeshTalk's output, load audio into a sound strip, add the bundled head."""
+`blender -b`), clear MeshTalk's output, export it to a file, load audio into a sound strip,
+add the bundled head."""
 
 from __future__ import annotations
 
 import bpy
 
-from . import add_head, clear, generate, load_audio
+from . import add_head, clear, export, generate, load_audio
 
-CLASSES = (*generate.CLASSES, *clear.CLASSES, *load_audio.CLASSES, *add_head.CLASSES)
+CLASSES = (
+    *generate.CLASSES,
+    *clear.CLASSES,
+    *export.CLASSES,
+    *load_audio.CLASSES,
+    *add_head.CLASSES,
+)
 
 
 def register() -> None:

@@ -6,7 +6,7 @@ import bpy
 from bpy.props import BoolProperty
 
 from ..head import add_arkit_keys, add_head_object
-from ..vendored import load_template
+from ..runtime.template import load_template
 
 
 class MESHTALK_OT_add_head(bpy.types.Operator):

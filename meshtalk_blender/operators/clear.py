@@ -10,7 +10,8 @@ from ..errors import MeshTalkError
 
 
 class MESHTALK_OT_clear(bpy.types.Operator):
-    """Remove MeshTalk's shape keys, action, NLA track and cache modifier from the target"""
+    """Remove what MeshTalk wrote on the target: its MeshTalk_ shape keys, its action and NLA
+    track, its Mesh Cache modifier. Your own shape keys, actions and modifiers stay"""
 
     bl_idname = "meshtalk.clear"
     bl_label = "Remove MeshTalk Animation"

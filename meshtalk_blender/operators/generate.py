@@ -13,10 +13,11 @@ import threading
 import traceback
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import StringProperty
 
-from .. import pipeline
+from .. import compat, pipeline
 from ..errors import MeshTalkError
+from ..properties import PLACEMENT_SETTINGS, SHARED, shared, to_settings
 
 _job: _Job | None = None
 
@@ -63,20 +64,21 @@ class MESHTALK_OT_generate(bpy.types.Operator):
     bl_label = "Generate"
     bl_options = {"REGISTER", "UNDO"}
 
-    object_name: StringProperty(name="Object", description="Mesh object (default: the panel's)")
-    strip_name: StringProperty(name="Sound Strip", description="Sound strip name")
-    # plain strings, not FILE_PATH: operator paths may not be '//'-relative on every version
-    audio_path: StringProperty(name="Audio File", description="Audio file instead of a strip")
-    animation_path: StringProperty(
-        name="Animation File",
-        description="A MeshTalk .npz animation to apply instead of running the network",
-    )
-    mode: EnumProperty(name="Output", items=pipeline.MODES, default="SHAPE_KEYS")
-    seed: IntProperty(name="Seed", min=0, default=0)
-    temperature: FloatProperty(name="Expressiveness", min=0.0, max=2.0, default=1.0)
-    lips_only: BoolProperty(name="Lips Only", default=False)
-    frame_offset: IntProperty(name="Frame Offset", default=0)
-    cache_dir: StringProperty(name="Cache Folder", description="'//' = beside the .blend")
+    __annotations__ = {
+        "object_name": StringProperty(
+            name="Object", description="Mesh object (default: the panel's)"
+        ),
+        "strip_name": StringProperty(name="Sound Strip", description="Sound strip name"),
+        # plain strings, not FILE_PATH: operator paths may not be '//'-relative everywhere
+        "audio_path": StringProperty(
+            name="Audio File", description="Audio file instead of a strip"
+        ),
+        "animation_path": StringProperty(
+            name="Animation File",
+            description="A MeshTalk .npz animation to apply instead of running the network",
+        ),
+        **shared(operator=True),
+    }
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -87,31 +89,25 @@ class MESHTALK_OT_generate(bpy.types.Operator):
         settings = context.scene.meshtalk
         given = self.properties.is_property_set
 
-        def pick(name: str, panel_value):
-            return getattr(self, name) if given(name) else panel_value
-
         obj_name = self.object_name
         if not obj_name:
             obj = settings.target or context.active_object
             obj_name = obj.name if obj is not None else ""
+        # every shared setting: the explicit argument if given, else the panel's
+        for name in SHARED:
+            if not given(name):
+                setattr(self, name, getattr(settings, name))
+        if not self.audio_path and not given("strip_name"):
+            self.strip_name = settings.strip_name
+        self.object_name = obj_name  # the Adjust Last Operation panel shows what was used
         request = pipeline.Request(
             object_name=obj_name,
-            mode=pick("mode", settings.mode),
-            strip_name=pick("strip_name", "" if self.audio_path else settings.strip_name),
+            strip_name=self.strip_name,
             audio_path=self.audio_path,
             animation_path=self.animation_path,
-            seed=pick("seed", settings.seed),
-            temperature=pick("temperature", settings.temperature),
-            lips_only=pick("lips_only", settings.lips_only),
-            frame_offset=pick("frame_offset", settings.frame_offset),
-            cache_dir=pick("cache_dir", settings.cache_dir),
+            settings=to_settings(self, compat.scene_fps(context.scene)),
+            **{name: getattr(self, name) for name in PLACEMENT_SETTINGS},
         )
-        # Keep what was used: the Adjust Last Operation panel shows it and a redo repeats it.
-        self.object_name = request.object_name
-        for name in ("mode", "seed", "temperature", "lips_only", "frame_offset", "cache_dir"):
-            setattr(self, name, getattr(request, name))
-        if not self.audio_path:
-            self.strip_name = request.strip_name
         return request
 
     def execute(self, context: bpy.types.Context) -> set[str]:

@@ -1,0 +1,143 @@
+"""Time and peak memory of every output format, end to end: audio file -> animation file.
+
+    .venv/bin/python benchmarks/bench_formats.py [--minutes 5 10] [--formats npz pc2 csv …]
+
+Each (clip length, format) runs `session.animate_file` in a fresh process (what
+`meshtalk animate speech.wav --out x.<suffix>` does, minus the interpreter's start), on real
+speech: demo/speech.wav repeated with 0.3 s pauses to 5 and 10 minutes (16 kHz, 30 fps,
+the bundled network). Reported per run: wall-clock and CPU seconds (all threads), times
+real time for both, the process's peak resident memory (VmHWM: the kernel's high-water mark
+of the child alone) and the file's size. A first row per length runs the network alone
+(blocks of vertices, no file) to show what the writing costs on top.
+
+Targets: >= 150x real time end to end for .npz and .pc2; < 1 GB peak for every format.
+The machine's load average is printed with the numbers: on a shared machine wall-clock
+ratios move with it, CPU-time ratios much less. Exit status 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEECH = ROOT / "demo" / "speech.wav"
+FORMATS = ("npz", "pc2", "csv", "json", "glb")
+FAST_FORMATS = ("npz", "pc2")  # the ones with a speed target
+TARGET_RTF = 150.0
+TARGET_PEAK_MB = 1024.0
+GAP = 0.3  # seconds of silence between repeats
+
+# One run in a fresh process. VmHWM starts afresh at exec, so it is the child's own peak
+# (getrusage's ru_maxrss would carry the parent's across exec).
+_CHILD = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import core  # picks OpenBLAS's kernels before numpy loads, as the CLI does
+from pathlib import Path
+from core.runtime.session import Session, animate_file, load_network
+from core.runtime.settings import Settings
+
+wav, out = Path(sys.argv[2]), sys.argv[3]
+settings = Settings(fps=30.0)
+wall, cpu = time.perf_counter(), time.process_time()
+if out == "-":  # the network alone: every block's vertices, no file
+    session = Session(settings)
+    frames = 0
+    for block in session.run_file(wav):
+        frames += len(session.vertices(block))
+else:
+    frames = animate_file(wav, Path(out), settings)
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+with open("/proc/self/status") as f:
+    peak = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+size = os.path.getsize(out) if out != "-" else 0
+print("RESULT" + json.dumps(dict(frames=frames, wall=wall, cpu=cpu, peak_mb=peak, size=size)))
+"""
+
+
+def speech(minutes: float, folder: Path) -> Path:
+    """`minutes` of real speech: the demo sentence repeated with short pauses (cached)."""
+    path = folder / f"speech_{minutes:g}min.wav"
+    if path.is_file():
+        return path
+    with wave.open(str(SPEECH)) as w:
+        rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, channels)
+    unit = np.concatenate([pcm, np.zeros((int(GAP * rate), channels), "<i2")])
+    n = int(minutes * 60 * rate)
+    clip = np.tile(unit, (-(-n // len(unit)), 1))[:n]
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(clip.tobytes())
+    return path
+
+
+def run(wav: Path, out: str) -> dict:
+    env = {**os.environ}
+    env.pop("PYTHONPATH", None)
+    res = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(ROOT), str(wav), out],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=3600,
+    )
+    if res.returncode != 0:
+        raise SystemExit(f"run failed ({out}):\n{res.stderr[-3000:]}")
+    line = next(x for x in res.stdout.splitlines() if x.startswith("RESULT"))
+    return json.loads(line[len("RESULT") :])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[5.0, 10.0])
+    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="meshtalk-bench-formats-"))
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start")
+    header = (
+        f"{'clip':>6} {'format':<10} {'frames':>6} {'wall s':>7} {'x real':>7} {'cpu s':>7} "
+        f"{'x cpu':>6} {'peak MB':>8} {'/1 GB':>6} {'file MB':>8}  target"
+    )
+    print(header)
+    failed = False
+    for minutes in args.minutes:
+        wav = speech(minutes, work)
+        seconds = minutes * 60
+        for kind in ["network", *args.formats]:
+            out = work / f"clip.{kind}"
+            r = run(wav, "-" if kind == "network" else str(out))
+            out.unlink(missing_ok=True)
+            rtf, cpu_rtf = seconds / r["wall"], seconds / r["cpu"]
+            notes = []
+            if r["peak_mb"] >= TARGET_PEAK_MB:
+                notes.append("PEAK OVER 1 GB")
+            if kind in FAST_FORMATS:
+                notes.append(f"{rtf / TARGET_RTF:.2f} of {TARGET_RTF:g}x")
+                if rtf < TARGET_RTF:
+                    notes.append("BELOW")
+            failed |= any(n in ("BELOW", "PEAK OVER 1 GB") for n in notes)
+            label = "(no file)" if kind == "network" else f".{kind}"
+            print(
+                f"{minutes:>4g} m {label:<10} {r['frames']:>6} {r['wall']:>7.2f} {rtf:>6.0f}x "
+                f"{r['cpu']:>7.2f} {cpu_rtf:>5.0f}x {r['peak_mb']:>8.0f} "
+                f"{r['peak_mb'] / TARGET_PEAK_MB:>6.2f} {r['size'] / 1e6:>8.1f}  {' '.join(notes)}",
+                flush=True,
+            )
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""Animation files written block by block as frames are made, chosen by suffix.
+
+Every writer is a context manager that writes to a temporary name beside the target and
+renames it only when the whole clip is in: an error (a full disk, a cancel) leaves the
+previous file, if any, untouched and no partial file behind.
+
+Writers read their frames from a `Frames` source: a `Session` (the network's blocks), or
+`VertexFrames` (template-topology vertices made elsewhere, such as the add-on reading an
+animated object), so both paths share one writer code. The ARKit formats (.csv, .json, .glb)
+fit the weights per block, as the .npz does; .csv and .json also take weights directly
+(`open_weights_writer`), for animations that exist only as ARKit curves."""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from ..retarget import fit_arkit_weights
+from .curves import ArkitCurvesJson
+from .gltf import GlbAnimation
+from .livelink import LiveLinkCsv
+from .pc2 import PC2Writer
+
+if TYPE_CHECKING:
+    from ..template import Template
+
+FORMATS = {".npz": "npz", ".pc2": "pc2", ".csv": "csv", ".json": "json", ".glb": "glb"}
+ARKIT_FORMATS = ("csv", "json", "glb")  # ARKit weights (fitted per block) …
+WEIGHT_FORMATS = ("csv", "json")  # … of which these need nothing but the weights
+
+
+class Frames(Protocol):
+    """Where writers read frames from (`Session` is one): the neutral face, the frame rate
+    and count, and each block's vertices and offsets (n, V, 3) in the template's frame."""
+
+    rest: np.ndarray
+    n_frames: int
+
+    @property
+    def fps(self) -> float: ...
+
+    def vertices(self, block) -> np.ndarray: ...
+
+    def offsets(self, block) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class VertexBlock:
+    """Frames [start, start + len) given as template-topology vertices."""
+
+    start: int
+    vertices: np.ndarray  # (n, V, 3) float32, the template's frame
+
+    def __len__(self) -> int:
+        return len(self.vertices)
+
+
+class VertexFrames:
+    """`Frames` for vertices that already exist (an animated Blender object, a file): blocks
+    are `VertexBlock`s; offsets are measured from `rest`, the face's neutral shape."""
+
+    def __init__(self, rest: np.ndarray, fps: float, n_frames: int) -> None:
+        self.rest = np.asarray(rest, np.float32)
+        if self.rest.ndim != 2 or self.rest.shape[1] != 3:
+            raise ValueError(f"rest must be (V, 3), got {self.rest.shape}")
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self._fps, self.n_frames = float(fps), int(n_frames)
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    def vertices(self, block: VertexBlock) -> np.ndarray:
+        verts = np.asarray(block.vertices, np.float32)
+        if verts.ndim != 3 or verts.shape[1:] != self.rest.shape:
+            raise ValueError(f"a block must be (n, {len(self.rest)}, 3), got {verts.shape}")
+        return verts
+
+    def offsets(self, block: VertexBlock) -> np.ndarray:
+        return self.vertices(block) - self.rest
+
+
+def format_of(path: Path, fmt: str | None = None) -> str:
+    """The output format of `path` from its suffix; `fmt`, if given, must agree with it."""
+    by_suffix = FORMATS.get(path.suffix.lower())
+    if by_suffix is None:
+        known = ", ".join(FORMATS)
+        raise ValueError(f"{path}: unknown output suffix '{path.suffix}' (known: {known})")
+    if fmt is not None and fmt != by_suffix:
+        raise ValueError(f"{path}: --format {fmt} does not match the suffix '{path.suffix}'")
+    return by_suffix
+
+
+class Pc2FileWriter:
+    """Vertices only, as Blender's Mesh Cache modifier reads them (`PC2Writer` does the
+    temporary file and the rename)."""
+
+    def __init__(self, path: Path, frames: Frames) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._frames = frames
+        self._pc2 = PC2Writer(path, len(frames.rest), frames.n_frames)
+
+    def write(self, block) -> None:
+        self._pc2.write(self._frames.vertices(block))
+
+    def __enter__(self) -> Pc2FileWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._pc2.__exit__(exc_type, exc, tb)
+
+
+class NpzFileWriter:
+    """The animation schema (vertices, fps, source_index, arkit_names, arkit_weights) with
+    the vertices streamed into their zip entry block by block; uncompressed unless asked
+    (zlib on a minute of vertices costs more time than the network). Written to a
+    temporary name and renamed when complete."""
+
+    def __init__(self, path: Path, frames: Frames, template: Template, compress: bool) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self._frames, self._template = frames, template
+        method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        self._zip = zipfile.ZipFile(self.tmp, "w", compression=method, compresslevel=1)
+        shape = (frames.n_frames, len(frames.rest), 3)
+        self._entry = self._zip.open("vertices.npy", "w", force_zip64=True)
+        header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(self._entry, header)
+        self._weights: list[np.ndarray] = []
+        self.written = 0
+
+    def write(self, block) -> None:
+        offsets = self._frames.offsets(block)
+        self._weights.append(fit_arkit_weights(offsets, self._template.arkit_deltas).weights)
+        offsets += self._frames.rest  # the vertices, without a second array
+        self._entry.write(memoryview(np.ascontiguousarray(offsets, "<f4")).cast("B"))
+        self.written += len(offsets)
+
+    def finish(self) -> None:
+        if self.written != self._frames.n_frames:  # the header promised n_frames
+            raise ValueError(f"npz: wrote {self.written} of {self._frames.n_frames} frames")
+        self._entry.close()
+        t = self._template
+        n = len(t.arkit_names)
+        weights = np.concatenate(self._weights) if self._weights else np.zeros((0, n))
+        for name, array in (
+            ("fps", np.asarray(self._frames.fps, np.float64)),
+            ("source_index", np.asarray(t.source_index, np.int32)),
+            ("arkit_names", np.array(t.arkit_names)),
+            ("arkit_weights", np.asarray(weights, np.float32)),
+        ):
+            with self._zip.open(f"{name}.npy", "w") as entry:
+                np.lib.format.write_array(entry, array, allow_pickle=False)
+
+    def __enter__(self) -> NpzFileWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.finish()
+        except BaseException:
+            exc_type = True  # no file under the name, and the error goes on
+            raise
+        finally:
+            if not self._entry.closed:
+                self._entry.close()
+            self._zip.close()
+            if exc_type is None:
+                self.tmp.replace(self.path)
+            else:
+                self.tmp.unlink(missing_ok=True)
+
+
+class ArkitFileWriter:
+    """ARKit weights as .csv (Live Link Face), .json (curves) or .glb (the head, its morph
+    targets and their animation), block by block: fitted to each block's offsets (`write`,
+    as the .npz does) or given as they are (`write_weights`). Written to a temporary name
+    and renamed when complete; removed on error."""
+
+    def __init__(
+        self,
+        path: Path,
+        kind: str,
+        fps: float,
+        n_frames: int,
+        template: Template,
+        frames: Frames | None = None,
+    ) -> None:
+        if kind not in ARKIT_FORMATS:
+            raise ValueError(f"{path}: not an ARKit weights format: {kind}")
+        if kind == "glb" and frames is None:
+            raise ValueError(f"{path}: a .glb holds the head's mesh: it needs its vertices")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self._frames, self._deltas = frames, template.arkit_deltas
+        names = template.arkit_names
+        if kind == "glb":
+            self._file: IO = open(self.tmp, "wb")  # noqa: SIM115 - closed in __exit__
+        else:
+            self._file = open(self.tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        try:
+            if kind == "csv":
+                self._out = LiveLinkCsv(self._file, fps, n_frames, names)
+            elif kind == "json":
+                self._out = ArkitCurvesJson(self._file, fps, n_frames, names)
+            else:
+                self._out = GlbAnimation(
+                    self._file, frames.rest, template.faces, self._deltas, names, fps
+                )
+        except BaseException:
+            self._file.close()
+            self.tmp.unlink(missing_ok=True)
+            raise
+
+    def write(self, block) -> None:
+        """The ARKit weights fitted to a block's offsets (bounded least squares per frame)."""
+        if self._frames is None:
+            raise TypeError(f"{self.path}: opened for weights only; use write_weights")
+        fit = fit_arkit_weights(self._frames.offsets(block), self._deltas)
+        self._out.write_weights(fit.weights)
+
+    def write_weights(self, weights: np.ndarray) -> None:
+        """(n, 52) weights in the template's `arkit_names` order."""
+        self._out.write_weights(weights)
+
+    def __enter__(self) -> ArkitFileWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._out.finish()
+            self._file.close()
+        except BaseException:
+            self._file.close()
+            self.tmp.unlink(missing_ok=True)
+            raise
+        if exc_type is None:
+            self.tmp.replace(self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+Writer = Pc2FileWriter | NpzFileWriter | ArkitFileWriter
+
+
+def open_writer(
+    path: Path, fmt: str | None, frames: Frames, template: Template, compress: bool = False
+) -> Writer:
+    """The writer for `path`'s format, fed blocks of `frames` (a Session, or VertexFrames);
+    `frames.n_frames` must be known (for a Session: its run has started)."""
+    kind = format_of(Path(path), fmt)
+    if kind == "pc2":
+        return Pc2FileWriter(path, frames)
+    if kind == "npz":
+        return NpzFileWriter(path, frames, template, compress)
+    return ArkitFileWriter(path, kind, frames.fps, frames.n_frames, template, frames)
+
+
+def open_weights_writer(
+    path: Path, fmt: str | None, fps: float, n_frames: int, template: Template
+) -> ArkitFileWriter:
+    """A writer of ARKit weights alone (`write_weights`): .csv or .json. The other formats
+    hold vertices (or, for .glb, the head's mesh), which weights alone do not give."""
+    kind = format_of(Path(path), fmt)
+    if kind not in WEIGHT_FORMATS:
+        raise ValueError(
+            f"{path}: a .{kind} file holds template-topology vertices, and there are only "
+            f"ARKit weights: write .csv or .json"
+        )
+    return ArkitFileWriter(path, kind, fps, n_frames, template)
