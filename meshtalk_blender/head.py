@@ -43,15 +43,15 @@ COLORS = {
 }
 
 # Linear-space colours of the procedural materials.
-SKIN = (0.62, 0.36, 0.27)
-SKIN_WARM = (0.58, 0.27, 0.21)  # cheeks, nose, ears: more blood under thinner skin
-LIP = (0.42, 0.14, 0.12)
+SKIN = (0.46, 0.25, 0.17)
+SKIN_WARM = (0.44, 0.19, 0.13)  # cheeks, nose, ears: more blood under thinner skin
+LIP = (0.36, 0.11, 0.09)
 MOUTH_INSIDE = (0.30, 0.05, 0.05)
 BROW = (0.035, 0.022, 0.014)
-SCLERA = (0.78, 0.74, 0.70)
+SCLERA = (0.70, 0.66, 0.62)
 VEINY = (0.62, 0.38, 0.33)  # the sclera toward the corners of the eye
-IRIS_INNER = (0.16, 0.12, 0.05)
-IRIS_OUTER = (0.06, 0.10, 0.14)
+IRIS_INNER = (0.10, 0.07, 0.025)
+IRIS_OUTER = (0.035, 0.065, 0.085)
 LIMBUS = (0.010, 0.012, 0.014)
 TOOTH = (0.78, 0.72, 0.58)
 GUM = (0.50, 0.13, 0.13)
@@ -455,7 +455,7 @@ def _fabric(g: _Graph, rest):
         bands_direction="X",
     ).outputs["Fac"]
     normal = g.bump(ribs, 0.25, 0.001)
-    return g.principled(Base_Color=_rgba(FABRIC), Roughness=0.9, Sheen_Weight=0.6, Normal=normal)
+    return g.principled(Base_Color=_rgba(FABRIC), Roughness=0.85, Normal=normal)
 
 
 def _eye(g: _Graph, centre: np.ndarray, axis: np.ndarray) -> None:

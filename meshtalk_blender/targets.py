@@ -96,12 +96,21 @@ def _has_template_edges(mesh: bpy.types.Mesh, indices: np.ndarray, template) -> 
     return float(np.isin(want, have, assume_unique=True).mean()) >= TOPOLOGY_MATCH
 
 
+def object_kind(obj: bpy.types.Object) -> str:
+    """'an Empty object', 'a Camera object', 'a Text object': the type's name as Blender's
+    interface shows it (the enum's raw identifier reads 'a empty', 'a font')."""
+    items = bpy.types.Object.bl_rna.properties["type"].enum_items
+    label = items[obj.type].name if obj.type in items else obj.type.title()
+    article = "an" if label[:1].upper() in "AEIOU" else "a"
+    return f"{article} {label} object"
+
+
 def check_editable(obj: bpy.types.Object | None, context) -> bpy.types.Object:
     """The errors an animator can fix before anything is computed."""
     if obj is None:
         raise MeshTalkError("Choose a target mesh object in the MeshTalk panel")
     if obj.type != "MESH":
-        raise MeshTalkError(f"'{obj.name}' is a {obj.type.lower()}, not a mesh")
+        raise MeshTalkError(f"'{obj.name}' is {object_kind(obj)}, not a mesh")
     if obj.mode == "EDIT" or obj.data.is_editmode:
         raise MeshTalkError(f"'{obj.name}' is in Edit Mode: switch to Object Mode first")
     if obj.library is not None or obj.data.library is not None:

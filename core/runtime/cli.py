@@ -20,6 +20,48 @@ from pathlib import Path
 INPUT_ERRORS = (OSError, ValueError, KeyError, RuntimeError)
 
 
+class FileError(OSError):
+    """An OSError reworded as one line that names the file and the cause
+    (`cannot write out/x.npz: No space left on device`)."""
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in words, never empty: an OSError's strerror without the errno,
+    else the message, else (an exception raised without a message) its type."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc).strip() or type(exc).__name__
+
+
+def _file_error(exc: OSError, out: Path, inputs: tuple[Path | None, ...]) -> FileError:
+    """An OSError met while animating into `out`: about an input if its filename is one of
+    `inputs` (`cannot read …`), else about writing the output, named as the user gave it
+    (a full disk raises from a write call, with no filename at all)."""
+    if isinstance(exc, FileError):
+        return exc
+    name = exc.filename
+    if name is not None and any(p is not None and _same(name, p) for p in inputs):
+        return FileError(f"cannot read {name}: {_reason(exc)}")
+    if isinstance(exc, FileExistsError) and name is not None and not os.path.isdir(name):
+        return FileError(f"cannot write {out}: {os.fsdecode(name)} is a file, not a folder")
+    where = f" ({name})" if name is not None and not _is_output(name, out) else ""
+    return FileError(f"cannot write {out}: {_reason(exc)}{where}")
+
+
+def _same(name: str | bytes | int, path: Path) -> bool:
+    try:
+        return Path(os.fsdecode(name)).resolve() == path.resolve()
+    except (TypeError, ValueError, OSError):
+        return False
+
+
+def _is_output(name: str | bytes | int, out: Path) -> bool:
+    """`out` itself or the temporary file the writers rename to it when complete."""
+    return _same(name, out) or _same(name, out.with_name(out.name + ".tmp"))
+
+
 def run_cli(
     parser: argparse.ArgumentParser, argv: list[str] | None = None, errors: tuple = ()
 ) -> int:
@@ -30,9 +72,16 @@ def run_cli(
     try:
         return int(args.run(args) or 0)
     except (*INPUT_ERRORS, *errors) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {_message(exc)}", file=sys.stderr)
         return 1
+
+
+def _message(exc: BaseException) -> str:
+    """The one line for an error: an OSError as `file: cause` (no errno), anything else as
+    its message, or its type when it has none (never 'cannot decode audio: ')."""
+    if isinstance(exc, OSError) and not isinstance(exc, FileError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
+    return _reason(exc)
 
 
 def _template(args: argparse.Namespace) -> None:
@@ -40,7 +89,10 @@ def _template(args: argparse.Namespace) -> None:
     from .template import load_template
 
     template = load_template()
-    save_npz(args.out, template.to_arrays())
+    try:
+        save_npz(args.out, template.to_arrays())
+    except OSError as exc:
+        raise _file_error(exc, args.out, ()) from None
     print(
         f"wrote {args.out}: {template.n_vertices} vertices, {len(template.faces)} faces, "
         f"{len(template.arkit_names)} ARKit units, regions: {', '.join(template.regions)}"
@@ -61,10 +113,16 @@ def _animate(args: argparse.Namespace) -> None:
         upper_strength=args.upper_strength,
         weights=args.weights,
     )
+    extra = (args.template, args.weights)  # inputs other than the audio
     if len(args.audio) == 1 and args.out_dir is None:
         out = args.out or args.audio[0].with_suffix(f".{args.format or 'npz'}")
         format_of(out, args.format)
-        n = animate_file(args.audio[0], out, settings, args.template, args.format, args.compress)
+        try:
+            n = animate_file(
+                args.audio[0], out, settings, args.template, args.format, args.compress
+            )
+        except OSError as exc:
+            raise _file_error(exc, out, (args.audio[0], *extra)) from None
         print(f"wrote {out}: {n} frames at {settings.fps:g} fps")
         return
     if args.out is not None:
@@ -80,8 +138,16 @@ def _animate(args: argparse.Namespace) -> None:
     if missing:
         raise FileNotFoundError(f"audio file not found: {', '.join(missing)}")
     workers = min(len(jobs), os.cpu_count() or 1)
-    for path in animate_files(jobs, settings, args.template, args.format, args.compress, workers):
-        print(f"wrote {path}")
+    done = 0  # results come in the jobs' order: a failure is about jobs[done]
+    try:
+        for path in animate_files(
+            jobs, settings, args.template, args.format, args.compress, workers
+        ):
+            print(f"wrote {path}")
+            done += 1
+    except OSError as exc:
+        audio, out = jobs[min(done, len(jobs) - 1)]
+        raise _file_error(exc, out, (audio, *extra)) from None
 
 
 def parser() -> argparse.ArgumentParser:

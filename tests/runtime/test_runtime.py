@@ -378,3 +378,29 @@ def test_a_newer_file_with_an_unknown_setting_loads_with_a_warning(files, tmp_pa
         weights = load_weights(path)
     assert not hasattr(weights.config, "future_front_end_knob")
     assert "lip_weight" not in json.loads(str(np.load(files["float32"])[META_KEY]))["config"]
+
+
+def test_parity_with_torch_through_the_phonetic_front_end(tmp_path):
+    """The phonetic front end (posteriorgram + loudness): the runtime's encoder outputs equal
+    torch's on the same clip features, edges included (both repeat the clip's first and last
+    frame past its ends: training windows reach 1 s past a sequence, 30 video frames)."""
+    from core.runtime.audio import read_audio
+    from core.runtime.audio.decode import prepare_audio
+    from core.runtime.audio.features import clip_features
+    from core.train.config import ModelConfig
+
+    cfg = ModelConfig(front_end="phonetic", heads=4, categories=8, basis_size=16)
+    model, prior = build_random(cfg, seed=3)
+    path = tmp_path / "phonetic.npz"
+    export_weights(path, cfg, model, prior, dtype="float32", max_bytes=None)
+    speech = prepare_audio(*read_audio(ROOT / "demo" / "speech.wav"), 16000)
+    anim = Animator(path)
+    feats = clip_features(speech, anim.config)
+    assert feats.shape[1] == 41 and np.isfinite(feats).all()
+    n = logmel.n_video_frames(len(speech))
+    padded = np.pad(feats, ((100, 100), (0, 0)), mode="edge")  # 1 s = 30 video frames
+    with torch.no_grad():
+        feats_t = model.encode_audio(torch.from_numpy(padded)[None], n, start=30)[0].numpy()
+    feats_n = anim.audio_features(speech)
+    assert feats_n.shape == (n, cfg.audio_channels)
+    assert rel_err(feats_n, feats_t) < 1e-4

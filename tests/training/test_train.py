@@ -374,3 +374,36 @@ def test_resume_forgets_steps_logged_after_the_checkpoint(tmp_path):
     trim_log(tmp_path, 1, 3)  # a killed stage-1 run whose last checkpoint was step 3
     left = [(r["stage"], r["step"]) for r in _log(tmp_path)]
     assert left == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5)]
+
+
+def test_the_recipe_front_end_trains_with_a_curriculum_and_exports(tiny_corpus, tmp_path, template):
+    """The phonetic front end through the whole chain: per-split feature caches built from
+    the corpus audio by the runtime's own front end, stage 1 with the lip losses joining at
+    a step, stage 2, export, and the numpy runtime animating with the exported file."""
+    from core.data.features import FeatureStore
+    from core.runtime.audio.features import clip_features
+
+    model = {"front_end": "phonetic", "lip_weight": 0.5, "seal_weight": 4.0}
+    path = _config(tmp_path, tiny_corpus, "phonetic", model, lip_losses_from=2)
+    cfg, tcfg = _run(path)
+    stage1(cfg, tcfg)
+    stage2(cfg, tcfg)
+    log = [r for r in _log(Path(tcfg.run)) if r["stage"] == 1]
+    assert all(np.isfinite(r["total"]) for r in log)
+    assert log[0].get("lip", 0.0) == 0.0 and log[-1]["lip"] > 0  # joined at step 2
+
+    from core.data.corpus import load_split
+
+    seqs = load_split(tiny_corpus, "train")
+    store = FeatureStore(tiny_corpus / "cache", "train", seqs, cfg)
+    direct = clip_features(seqs[0].audio.astype(np.float32) / 32768.0, cfg)
+    np.testing.assert_allclose(store.window(0, 0, len(direct)), direct, atol=2e-3)
+
+    _, net, prior, _ = load_checkpoint(Path(tcfg.run) / "stage1.pt")
+    out = tmp_path / "phonetic.npz"
+    export_weights(out, cfg, net, prior, template)
+    anim = Animator(out)
+    assert anim.config.front_end == "phonetic"
+    speech = seqs[0].audio.astype(np.float32) / 32768.0
+    verts = anim.animate(speech)
+    assert verts.shape[1:] == (template.n_vertices, 3) and np.isfinite(verts).all()

@@ -181,14 +181,17 @@ def n_video_frames(n_samples: int, cfg: NetworkConfig = _DEFAULT) -> int:
 
 
 def video_positions(
-    start: int, stop: int, n_mel: int, cfg: NetworkConfig = _DEFAULT
+    start: int, stop: int, n_mel: int, cfg: NetworkConfig = _DEFAULT, clamp: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For video frames [start, stop): the two mel-rate encoder frames to interpolate
+    """For video frames [start, stop): the two feature-rate encoder frames to interpolate
     between and the weight of the second, (i0, i1, w). A frame at time t reads the encoder
-    at mel position t*mel_fps - audio_shift (clamped to the sequence)."""
+    at position t*mel_fps - audio_shift - feature_delay, clamped to the sequence (the
+    log-mel networks) or not (the phonetic front end reads encoder frames past the ends,
+    made from the repeated end frames, as its training windows do)."""
     t = np.arange(start, stop, dtype=np.float64)
     pos = t * cfg.sample_rate / (cfg.hop_length * cfg.fps) - cfg.audio_shift - cfg.feature_delay
-    pos = np.clip(pos, 0.0, n_mel - 1)
+    if clamp:
+        pos = np.clip(pos, 0.0, n_mel - 1)
     i0 = np.floor(pos).astype(np.int64)
-    i1 = np.minimum(i0 + 1, n_mel - 1)
+    i1 = np.minimum(i0 + 1, n_mel - 1) if clamp else i0 + 1
     return i0, i1, (pos - i0).astype(np.float32)

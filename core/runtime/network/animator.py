@@ -307,7 +307,7 @@ class Animator:
         one-shot pass; its last layer only at the frames the video frames read."""
         cfg = self.config
         n_feat = len(features)
-        i0, i1, w = video_positions(start, stop, n_feat, cfg)
+        i0, i1, w = video_positions(start, stop, n_feat, cfg, clamp=cfg.front_end == "logmel")
         margin = cfg.audio_half_context
         lo, hi = int(i0[0]) - margin, int(i1[-1]) + margin + 1
         if cfg.front_end == "logmel":  # as trained: the encoder's zero padding at the ends
