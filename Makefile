@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 export MESHTALK_WHEEL_CACHE ?= $(CURDIR)/.cache/meshtalk
 
-.PHONY: test test-product test-training lint assets system-deps clean dist demo corpus train \
+.PHONY: test test-product test-training test-blender test-blender-lts lint assets system-deps clean dist demo corpus train \
   evaluate recordings bench
 
 $(VENV)/.ready: deps/train.txt deps/dev.txt deps/runtime.txt deps/data-requirements.txt
@@ -30,9 +30,10 @@ system-deps:
 	  else echo "missing Debian packages (run as root or install): $$missing"; exit 1; fi; \
 	fi
 
-# The product's tests (runtime, add-on in real Blender, build) first, then the corpus and
-# training tests (`-m training`); `make test-product` is the quick loop.
-test: test-product test-training
+# The product's tests (runtime, add-on in real Blender 5.0.1, build), then the add-on on the
+# oldest and newest supported LTS (4.2 and 5.2), then the corpus and training tests
+# (`-m training`); `make test-product` is the quick loop.
+test: test-product test-blender-lts test-training
 
 test-product: $(VENV)/.ready system-deps
 	$(PY) -m ruff check .
@@ -40,6 +41,16 @@ test-product: $(VENV)/.ready system-deps
 
 test-training: $(VENV)/.ready system-deps
 	$(PY) -m pytest -q -m training
+
+# The add-on and the numpy runtime against one PyPI bpy in a Python of its own
+# (4.2–5.0: venv .venv-bpy-<v>; 5.1+: a Debian 13 chroot with Python 3.13 in build/, root).
+BPY ?= 5.0.1
+BPY_LTS := 4.2.23 5.2.3
+test-blender:
+	bash scripts/test_blender.sh $(BPY)
+
+test-blender-lts:
+	status=0; for v in $(BPY_LTS); do bash scripts/test_blender.sh $$v || status=1; done; exit $$status
 
 lint: $(VENV)/.ready
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
@@ -98,4 +109,4 @@ evaluate: $(VENV)/.ready system-deps recordings
 	$(PY) -m core.eval --corpus $(CORPUS) --weights $(WEIGHTS) --json $(dir $(WEIGHTS))eval.json
 
 clean:
-	rm -rf $(VENV) .cache dist out
+	rm -rf $(VENV) .cache dist out .venv-bpy-* build/chroot-trixie

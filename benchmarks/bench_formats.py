@@ -1,6 +1,7 @@
 """Time and peak memory of every output format, end to end: audio file -> animation file.
 
     .venv/bin/python benchmarks/bench_formats.py [--minutes 5 10] [--formats npz pc2 csv …]
+                                                 [--openblas-threads N]
 
 Each (clip length, format) runs `session.animate_file` in a fresh process (what
 `meshtalk animate speech.wav --out x.<suffix>` does, minus the interpreter's start), on real
@@ -13,6 +14,8 @@ of the child alone) and the file's size. A first row per length runs the network
 Targets: >= 150x real time end to end for .npz and .pc2; < 1 GB peak for every format.
 The machine's load average is printed with the numbers: on a shared machine wall-clock
 ratios move with it, CPU-time ratios much less. Exit status 1 if a target is missed.
+`--openblas-threads 1` runs the children with OPENBLAS_NUM_THREADS=1: the ARKit fit's many
+52 x 52 solves (every format but .pc2) run several times faster without OpenBLAS's threads.
 """
 
 from __future__ import annotations
@@ -83,9 +86,11 @@ def speech(minutes: float, folder: Path) -> Path:
     return path
 
 
-def run(wav: Path, out: str) -> dict:
+def run(wav: Path, out: str, threads: int | None = None) -> dict:
     env = {**os.environ}
     env.pop("PYTHONPATH", None)
+    if threads is not None:
+        env["OPENBLAS_NUM_THREADS"] = str(threads)
     res = subprocess.run(
         [sys.executable, "-c", _CHILD, str(ROOT), str(wav), out],
         capture_output=True,
@@ -103,9 +108,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[5.0, 10.0])
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
+    parser.add_argument("--openblas-threads", type=int, help="OPENBLAS_NUM_THREADS of the runs")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="meshtalk-bench-formats-"))
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start")
+    threads = args.openblas_threads or os.environ.get("OPENBLAS_NUM_THREADS", "OpenBLAS's default")
+    print(
+        f"{os.cpu_count()} CPUs, OpenBLAS threads: {threads}, "
+        f"load average {os.getloadavg()[0]:.2f} at the start"
+    )
     header = (
         f"{'clip':>6} {'format':<10} {'frames':>6} {'wall s':>7} {'x real':>7} {'cpu s':>7} "
         f"{'x cpu':>6} {'peak MB':>8} {'/1 GB':>6} {'file MB':>8}  target"
@@ -117,7 +127,7 @@ def main() -> int:
         seconds = minutes * 60
         for kind in ["network", *args.formats]:
             out = work / f"clip.{kind}"
-            r = run(wav, "-" if kind == "network" else str(out))
+            r = run(wav, "-" if kind == "network" else str(out), args.openblas_threads)
             out.unlink(missing_ok=True)
             rtf, cpu_rtf = seconds / r["wall"], seconds / r["cpu"]
             notes = []

@@ -24,11 +24,14 @@ import numpy as np
 MATERIAL_PREFIX = "MeshTalk_"
 CAP_MATERIAL = "collar"  # the cap over the neck's cut, and the band around the neck's base
 SUBDIVISION_NAME = "Subdivision"
+MATERIAL_TAG = "meshtalk_head"  # custom property on the materials this module builds
+MATERIAL_VERSION = 1  # bump when the node trees change: older files keep their own
 REST = "meshtalk_rest"  # rest positions: texture coordinates that follow every deformation
 LIPS = "meshtalk_lips"  # 1 on the lips' red, 0 elsewhere (soft edge)
 MOUTH = "meshtalk_mouth"  # 1 inside the mouth
 LASH = "meshtalk_lash"  # eyelash cards: 0 at the lid, 1 at the tip
 GUMS = "meshtalk_gums"  # teeth: 1 on the gum side, 0 at the biting edge
+ARCH = "meshtalk_arch"  # teeth: distance along the dental arch from the midline, 0..1
 
 # Viewport colours (Workbench "Material" colour, Solid mode): a clean, readable head.
 COLORS = {
@@ -47,7 +50,7 @@ SKIN = (0.46, 0.25, 0.17)
 SKIN_WARM = (0.44, 0.19, 0.13)  # cheeks, nose, ears: more blood under thinner skin
 LIP = (0.36, 0.11, 0.09)
 MOUTH_INSIDE = (0.30, 0.05, 0.05)
-BROW = (0.035, 0.022, 0.014)
+BROW = (0.018, 0.011, 0.007)
 SCLERA = (0.70, 0.66, 0.62)
 VEINY = (0.62, 0.38, 0.33)  # the sclera toward the corners of the eye
 IRIS_INNER = (0.10, 0.07, 0.025)
@@ -55,16 +58,35 @@ IRIS_OUTER = (0.035, 0.065, 0.085)
 LIMBUS = (0.010, 0.012, 0.014)
 TOOTH = (0.78, 0.72, 0.58)
 GUM = (0.50, 0.13, 0.13)
-TONGUE = (0.50, 0.14, 0.13)
+TONGUE = (0.36, 0.075, 0.065)
 FABRIC = (0.018, 0.020, 0.026)
 LASH_COLOUR = (0.012, 0.008, 0.006)
-TEETH_ARCH_Y = -0.04  # the dental arch's centre (y): teeth gaps follow the angle around it
+HAIR = (0.014, 0.009, 0.006)
+LASH_CELLS = 33.0  # hairs per radian around the eye's centre (15 mm: ~0.45 mm apart)
+HEAD_Y = 0.0  # the skull's centre front-to-back: the hairline is a function of the angle
+# around it, as (degrees from the face, height in metres): forehead, temples, sideburns,
+# above the ears, behind them, the nape
+HAIRLINE = (
+    (0.0, 0.232),
+    (30.0, 0.229),
+    (52.0, 0.214),
+    (70.0, 0.200),
+    (84.0, 0.150),
+    (96.0, 0.168),
+    (106.0, 0.176),
+    (118.0, 0.140),
+    (135.0, 0.105),
+    (160.0, 0.080),
+    (180.0, 0.074),
+)
+# widths of the teeth from the midline back (incisors, canine, premolars, molars), in mm
+TOOTH_WIDTHS = (8.5, 6.5, 7.5, 7.0, 6.5, 10.0, 9.0)
 
 # Human-eye proportions, as angles from the eyeball's axis (the template's eye is 15 mm).
 PUPIL_ANGLE = np.radians(8.5)
 IRIS_ANGLE = np.radians(23.0)
 
-COLLAR_TOP = 0.022  # metres above the neck's cut: the band that frames the cut cleanly
+COLLAR_TOP = 0.028  # metres above the neck's cut: the band that frames the cut cleanly
 
 
 def mesh_from_arrays(
@@ -255,7 +277,27 @@ def masks(template) -> dict[str, np.ndarray]:
     teeth_verts = np.unique(teeth_faces)
     depth = max(int(ring[teeth_verts].max()), 1)
     gums[teeth_verts] = 1.0 - _smoothstep(0.0, depth * 0.9, ring[teeth_verts].astype(np.float32))
-    return {MOUTH: mouth, LIPS: lips, LASH: lash, GUMS: gums}
+    arch = np.zeros(n, np.float32)
+    arch[teeth_verts] = _arch_position(v[teeth_verts])
+    return {MOUTH: mouth, LIPS: lips, LASH: lash, GUMS: gums, ARCH: arch}
+
+
+def _arch_position(p: np.ndarray) -> np.ndarray:
+    """Arc length along the dental arch's outer surface from the midline, as a share of the
+    half arch: the angle around the arch's back centre, through the outer radius there."""
+    back = p[:, 1].max()
+    angle = np.arctan2(np.abs(p[:, 0]), back - p[:, 1])
+    radius = np.hypot(p[:, 0], p[:, 1] - back)
+    edges = np.linspace(0.0, angle.max() + 1e-6, 17)
+    outer = np.zeros(16)
+    np.maximum.at(outer, np.digitize(angle, edges) - 1, radius)
+    middle = 0.5 * (edges[1:] + edges[:-1])
+    keep = outer > 0
+    grid = np.linspace(0.0, edges[-1], 200)
+    r = np.interp(grid, middle[keep], outer[keep])
+    step = np.hypot(r[1:] * np.diff(grid), np.diff(r))
+    length = np.concatenate([[0.0], np.cumsum(step)])
+    return (np.interp(angle, grid, length) / length[-1]).astype(np.float32)
 
 
 def _components(faces: np.ndarray, n: int) -> list[np.ndarray]:
@@ -402,18 +444,24 @@ def _skin(g: _Graph, eye_centre: np.ndarray) -> None:
     base = g.mix(mouth, base, _rgba(MOUTH_INSIDE))
     brow = _brow_mask(g, ax, y, z, eye_centre)
     base = g.mix(brow, base, _rgba(BROW))
+    hair, strands = _hair_mask(g, rest, ax, y, z)
+    base = g.mix(
+        g.math("MULTIPLY", hair, g.math("MULTIPLY_ADD", strands, 0.25, 0.72)), base, _rgba(HAIR)
+    )
     rough = g.math("MULTIPLY_ADD", fine, 0.12, 0.40)
     rough = g.node("ShaderNodeMix", {"Factor": lips, "A": rough, "B": 0.32}).outputs[0]
     rough = g.node("ShaderNodeMix", {"Factor": mouth, "A": rough, "B": 0.2}).outputs[0]
+    rough = g.node("ShaderNodeMix", {"Factor": hair, "A": rough, "B": 0.75}).outputs[0]
     pores = g.noise(rest, 2200.0, detail=1.0)
-    normal = g.bump(g.math("ADD", pores, g.math("MULTIPLY", brow, 0.6)), 0.12, 0.0004)
+    height = g.math("ADD", pores, g.math("MULTIPLY", g.math("ADD", brow, hair), strands))
+    normal = g.bump(height, 0.15, 0.0004)
     skin = g.principled(
         Base_Color=base,
         Roughness=rough,
         Subsurface_Weight=1.0,
-        Subsurface_Radius=(1.0, 0.35, 0.18),
+        Subsurface_Radius=(1.0, 0.37, 0.19),
         Subsurface_Scale=0.004,
-        Specular_IOR_Level=0.45,
+        Specular_IOR_Level=g.math("MULTIPLY_ADD", hair, -0.25, 0.45),
         Normal=normal,
     )
     collar = g.math("SUBTRACT", 1.0, g.ramp(z, COLLAR_TOP - 0.0015, COLLAR_TOP + 0.0015))
@@ -431,17 +479,45 @@ def _brow_mask(g: _Graph, ax, y, z, eye_centre: np.ndarray):
         cz + 0.0205,
         g.math("MULTIPLY", g.math("MULTIPLY", u, g.math("SUBTRACT", 1.1, u)), 0.012),
     )
-    half = g.math("MULTIPLY_ADD", u, -0.0028, 0.0047)  # 4.7 mm tall inside, 1.9 mm at the tail
+    half = g.math("MULTIPLY_ADD", u, -0.0035, 0.0062)  # 12 mm tall inside, 5 mm at the tail
     dist = g.math("DIVIDE", g.math("ABSOLUTE", g.math("SUBTRACT", z, centre)), half)
-    across = g.math("SUBTRACT", 1.0, g.ramp(dist, 0.55, 1.0))
-    along = g.math(
-        "MULTIPLY", g.ramp(u, -0.05, 0.08), g.math("SUBTRACT", 1.0, g.ramp(u, 0.85, 1.02))
+    across = g.math("SUBTRACT", 1.0, g.ramp(dist, 0.3, 1.0))
+    along = g.math(  # a soft head at the nose, a tapering tail
+        "MULTIPLY", g.ramp(u, -0.06, 0.18), g.math("SUBTRACT", 1.0, g.ramp(u, 0.8, 1.02))
     )
     front = g.math("SUBTRACT", 1.0, g.ramp(y, -0.05, -0.03))
-    hairs = g.noise(g.combine(g.math("MULTIPLY", ax, 60.0), g.math("MULTIPLY", z, 900.0), y), 1.0)
+    # short hairs slanting up and out: noise stretched along that direction
+    slant = g.math("MULTIPLY_ADD", ax, -0.6, z)
+    hairs = g.noise(
+        g.combine(g.math("MULTIPLY", ax, 90.0), g.math("MULTIPLY", slant, 1100.0), y), 1.0
+    )
     density = g.ramp(hairs, 0.35, 0.6)
     mask = g.math("MULTIPLY", g.math("MULTIPLY", across, along), front)
-    return g.math("MULTIPLY", mask, g.math("MULTIPLY_ADD", density, 0.55, 0.4), clamp=True)
+    return g.math("MULTIPLY", mask, g.math("MULTIPLY_ADD", density, 0.3, 0.65), clamp=True)
+
+
+def _hair_mask(g: _Graph, rest, ax, y, z):
+    """A short crop: dark where the rest position is above a hairline that runs around the
+    head (a float curve over the angle from the face), with a broken, soft edge.
+    Returns (coverage, strands)."""
+    around = g.math("DIVIDE", g.math("ARCTAN2", ax, g.math("SUBTRACT", HEAD_Y, y)), np.pi)
+    curve = g.node("ShaderNodeFloatCurve", {"Value": around})
+    points = curve.mapping.curves[0].points
+    for i, (angle, height) in enumerate(HAIRLINE):
+        t, h = angle / 180.0, (height - 0.05) / 0.25
+        if i < len(points):
+            points[i].location = (t, h)
+        else:
+            points.new(t, h)
+    curve.mapping.update()
+    line = g.math("MULTIPLY_ADD", curve.outputs[0], 0.25, 0.05)
+    # the edge: wavy at the centimetre scale, broken into single hairs at the millimetre one
+    wavy = g.math("MULTIPLY_ADD", g.noise(rest, 90.0, detail=2.0), 0.008, -0.004)
+    wisps = g.math("MULTIPLY_ADD", g.noise(rest, 1400.0, detail=1.0), 0.007, -0.0035)
+    edge = g.math("ADD", g.math("SUBTRACT", z, line), g.math("ADD", wavy, wisps))
+    coverage = g.ramp(edge, -0.004, 0.007)
+    strands = g.noise(g.vmath("MULTIPLY", rest, (2500.0, 2500.0, 900.0)), 1.0, detail=2.0)
+    return coverage, strands
 
 
 def _fabric(g: _Graph, rest):
@@ -496,50 +572,55 @@ def _eye(g: _Graph, centre: np.ndarray, axis: np.ndarray) -> None:
     )
 
 
-def _lashes(g: _Graph) -> None:
-    """Thin dark hairs on the eyelash cards: strands across the card, fading to the tip."""
+def _lashes(g: _Graph, centre: np.ndarray) -> None:
+    """Eyelashes on the template's cards: one thin tapered hair per cell of a 1-D Voronoi
+    along the lid (random spacing and length), long and dense on the upper lid, short and
+    sparse on the lower; everything else on the card is transparent."""
+    cx, _, cz = (float(c) for c in centre)
     rest = g.attribute(REST, "Vector")
     t = g.attribute(LASH)
-    x, y, z = g.separate(rest)
-    ax = g.math("ABSOLUTE", x)
-    # strands run from root to tip; they lean outward a little as they grow
-    along = g.math("MULTIPLY_ADD", t, 0.0012, ax)
-    strands = g.node(
-        "ShaderNodeTexWave",
-        {
-            "Vector": g.combine(along, 0.0, 0.0),
-            "Scale": 700.0,
-            "Distortion": 2.0,
-            "Detail": 2.0,
-            "Phase Offset": 0.0,
-        },
-        wave_type="BANDS",
-        bands_direction="X",
-        wave_profile="SIN",
-    ).outputs["Fac"]
-    strand = g.ramp(strands, 0.55, 0.8)
-    taper = g.math("SUBTRACT", 1.0, g.ramp(t, 0.25, 1.0))
-    alpha = g.math("MULTIPLY", strand, taper, clamp=True)
+    x, _, z = g.separate(rest)
+    around = g.math(
+        "ARCTAN2", g.math("SUBTRACT", z, cz), g.math("SUBTRACT", g.math("ABSOLUTE", x), cx)
+    )
+    upper = g.ramp(z, cz - 0.002, cz + 0.002)
+    # one cell per hair (~0.45 mm apart on the lid), leaning outward toward the tip
+    w = g.math("MULTIPLY_ADD", around, LASH_CELLS, g.math("MULTIPLY", t, 0.9))
+    cells = g.node(
+        "ShaderNodeTexVoronoi",
+        {"W": w, "Scale": 1.0, "Randomness": 0.9},
+        voronoi_dimensions="1D",
+        feature="F1",
+    )
+    rand = g.separate(cells.outputs["Color"])[0]
+    width = g.math("MULTIPLY_ADD", t, -0.22, 0.3)  # in cells: thick root, fine tip
+    distance = g.math("DIVIDE", cells.outputs["Distance"], width)
+    strand = g.math("SUBTRACT", 1.0, g.ramp(distance, 0.5, 1.0))
+    length = g.math("MULTIPLY_ADD", rand, 0.45, 0.55)
+    reach = g.math("MULTIPLY", g.math("MULTIPLY_ADD", upper, 0.5, 0.4), length)
+    alive = g.math("SUBTRACT", 1.0, g.ramp(g.math("SUBTRACT", t, reach), -0.12, 0.0))
+    sparse = g.math("MAXIMUM", upper, g.ramp(rand, 0.35, 0.45))  # lower lid: fewer hairs
+    hairs = g.math("MULTIPLY", g.math("MULTIPLY", strand, alive), sparse)
+    root = g.math("MULTIPLY", g.math("SUBTRACT", 1.0, g.ramp(t, 0.04, 0.14)), upper)
+    alpha = g.math("MAXIMUM", hairs, root, clamp=True)  # the lash line itself reads solid
     g.output(g.principled(Base_Color=_rgba(LASH_COLOUR), Roughness=0.45, Alpha=alpha))
 
 
 def _teeth(g: _Graph) -> None:
-    """Ivory teeth with pink gums at the root edge and faint gaps between the teeth."""
+    """Ivory teeth with pink gums at the root edge and thin gaps where real teeth meet."""
     gums = g.ramp(g.attribute(GUMS), 0.45, 0.7)
-    rest = g.attribute(REST, "Vector")
-    x, y, z = g.separate(rest)
-    angle = g.math("ARCTAN2", x, g.math("SUBTRACT", y, TEETH_ARCH_Y))
-    gaps = g.node(
-        "ShaderNodeTexWave",
-        {"Vector": g.combine(angle, 0.0, 0.0), "Scale": 2.6, "Distortion": 0.0},
-        wave_type="BANDS",
-        bands_direction="X",
-        wave_profile="SIN",
-    ).outputs["Fac"]
-    gap = g.math("MULTIPLY", g.ramp(gaps, 0.85, 1.0), 0.6)
-    colour = g.mix(gap, _rgba(TOOTH), (0.3, 0.25, 0.18, 1.0))
+    ramp = g.node("ShaderNodeValToRGB", {"Fac": g.attribute(ARCH)})
+    elements = ramp.color_ramp.elements
+    elements[0].position, elements[0].color = 0.0, (0.0, 0.0, 0.0, 1.0)
+    elements[1].position, elements[1].color = 1.0, (0.0, 0.0, 0.0, 1.0)
+    for edge in np.cumsum(TOOTH_WIDTHS)[:-1] / np.sum(TOOTH_WIDTHS):
+        for offset, value in ((-0.012, 0.0), (0.0, 1.0), (0.012, 0.0)):
+            element = elements.new(float(edge + offset))
+            element.color = (value, value, value, 1.0)
+    gap = g.math("MULTIPLY", ramp.outputs["Color"], 0.55)
+    colour = g.mix(gap, _rgba(TOOTH), (0.25, 0.2, 0.14, 1.0))
     colour = g.mix(gums, colour, _rgba(GUM))
-    rough = g.node("ShaderNodeMix", {"Factor": gums, "A": 0.22, "B": 0.35}).outputs[0]
+    rough = g.node("ShaderNodeMix", {"Factor": gums, "A": 0.2, "B": 0.35}).outputs[0]
     g.output(
         g.principled(
             Base_Color=colour,
@@ -547,6 +628,7 @@ def _teeth(g: _Graph) -> None:
             Subsurface_Weight=0.3,
             Subsurface_Radius=(1.0, 0.6, 0.4),
             Subsurface_Scale=0.002,
+            Normal=g.bump(ramp.outputs["Color"], 0.3, 0.0005),
         )
     )
 
@@ -556,11 +638,11 @@ def _tongue(g: _Graph) -> None:
     rest = g.attribute(REST, "Vector")
     bumps = g.noise(rest, 1500.0, detail=1.0)
     blotch = g.noise(rest, 120.0, detail=2.0)
-    colour = g.mix(g.math("MULTIPLY", blotch, 0.5), _rgba(TONGUE), (0.62, 0.22, 0.2, 1.0))
+    colour = g.mix(g.math("MULTIPLY", blotch, 0.5), _rgba(TONGUE), (0.45, 0.12, 0.1, 1.0))
     g.output(
         g.principled(
             Base_Color=colour,
-            Roughness=0.3,
+            Roughness=0.42,
             Subsurface_Weight=1.0,
             Subsurface_Radius=(1.0, 0.3, 0.2),
             Subsurface_Scale=0.003,
@@ -577,9 +659,15 @@ def _vec(values) -> tuple[float, float, float]:
     return tuple(float(c) for c in values)
 
 
-def _material(name: str) -> bpy.types.Material:
-    """A fresh material each time: a second head must not share (or rebuild) the first's."""
-    return bpy.data.materials.new(MATERIAL_PREFIX + name)
+def _material(name: str) -> tuple[bpy.types.Material, bool]:
+    """The head's material of that name if this version made it (a second head shares the
+    first's look, and any edits to it), else a new one; (material, needs building)."""
+    mat = bpy.data.materials.get(MATERIAL_PREFIX + name)
+    if mat is not None and mat.get(MATERIAL_TAG) == MATERIAL_VERSION and mat.library is None:
+        return mat, False
+    mat = bpy.data.materials.new(MATERIAL_PREFIX + name)
+    mat[MATERIAL_TAG] = MATERIAL_VERSION
+    return mat, True
 
 
 def add_materials(mesh: bpy.types.Mesh, template) -> None:
@@ -592,21 +680,21 @@ def add_materials(mesh: bpy.types.Mesh, template) -> None:
         "eyes": lambda g: _eye(g, centre, axis),
         "iris": lambda g: _eye(g, centre, axis),
         "pupil": lambda g: _eye(g, centre, axis),
-        "eyelashes": _lashes,
+        "eyelashes": lambda g: _lashes(g, centre),
         "teeth": _teeth,
         "tongue": _tongue,
         CAP_MATERIAL: _collar,
     }
     for part in (*template.material_names, CAP_MATERIAL):
-        mat = _material(part)
-        mat.diffuse_color = COLORS.get(part, (0.8, 0.8, 0.8, 1.0))
-        mat.roughness = 0.5
-        build = builders.get(part)
-        if build is not None:
-            build(_Graph(mat))
-        if part == "eyelashes":
-            mat.surface_render_method = "DITHERED"
-            mat.use_transparent_shadow = True
+        mat, new = _material(part)
+        if new:
+            mat.diffuse_color = COLORS.get(part, (0.8, 0.8, 0.8, 1.0))
+            mat.roughness = 0.5
+            if part in builders:
+                builders[part](_Graph(mat))
+            if part == "eyelashes":  # EEVEE: alpha-hashed hairs that cast see-through shadows
+                mat.surface_render_method = "DITHERED"
+                mat.use_transparent_shadow = True
         mesh.materials.append(mat)
     index = np.append(np.asarray(template.face_material, np.int32), len(template.material_names))
     mesh.polygons.foreach_set("material_index", index[: len(mesh.polygons)])

@@ -3,6 +3,7 @@ the logic it shows lives in `panel_state`, which tests call directly.)"""
 
 from __future__ import annotations
 
+import math
 import textwrap
 
 import bpy
@@ -63,9 +64,11 @@ def panel_state(context: bpy.types.Context) -> list[tuple[str, str]]:
         lines.append(("ERROR", str(exc)))
         strip = None
     if strip is not None:
-        lines.append(("SOUND", f"{strip.name} from frame {int(strip.frame_start)}"))
-        start = int(strip.frame_start) + settings.frame_offset
-        end = start + int(strip.frame_final_duration) - 1
+        fps = compat.scene_fps(context.scene)
+        first, _, seconds = audio_source.strip_window(strip, fps)  # what is heard
+        lines.append(("SOUND", f"{strip.name} from frame {first}"))
+        start = first + settings.frame_offset
+        end = start + max(1, math.ceil(seconds * fps - 1e-6)) - 1
         what = WHAT_IS_WRITTEN[settings.mode]
         lines.append(("INFO", f"Writes {what} on '{obj.name}', frames {start}–{end}"))
     return sorted(lines, key=lambda line: line[0] != "ERROR")  # problems first

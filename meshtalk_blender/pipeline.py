@@ -54,6 +54,7 @@ class Request:
     frame_offset: int = 0
     cache_dir: str = ""
     settings: Settings = field(default_factory=Settings)
+    extend_scene: bool = True  # move the scene's end frame out to the animation's end
 
 
 @dataclass
@@ -65,6 +66,8 @@ class Plan:
     settings: Settings  # with the scene's frame rate
     cache_path: Path | None = None
     animation_file: Path | None = None
+    audio_offset: float = 0.0  # seconds into the sound where the strip's audible part starts
+    audio_duration: float | None = None  # seconds of it (None: to the sound's end)
 
 
 @dataclass
@@ -114,16 +117,20 @@ def plan(context: bpy.types.Context, request: Request) -> Plan:
         path = Path(bpy.path.abspath(request.animation_path)).resolve()
         if not path.is_file():
             raise MeshTalkError(f"Animation file not found: {path}")
-        audio, start = None, scene.frame_current
-        if request.strip_name:
-            start = int(audio_source.find_strip(scene, request.strip_name).frame_start)
-        animation_file = path
-    elif request.audio_path:
-        src = audio_source.from_file(request.audio_path, scene.frame_current)
+        audio, start, animation_file = None, scene.frame_current, path
+        if request.strip_name:  # the file's frame 0 where the strip plays its first sample
+            fps = compat.scene_fps(scene)
+            strip = audio_source.find_strip(scene, request.strip_name)
+            start = round(audio_source.sound_zero(strip, fps) * fps)
+        offset, duration = 0.0, None
+    else:  # a file from the current frame, or a strip's audible part where it is heard
+        src = (
+            audio_source.from_file(request.audio_path, scene.frame_current)
+            if request.audio_path
+            else audio_source.from_strip(scene, request.strip_name)
+        )
         audio, start, animation_file = src.path, src.frame_start, None
-    else:
-        src = audio_source.from_strip(scene, request.strip_name)
-        audio, start, animation_file = src.path, src.frame_start, None
+        offset, duration = src.offset, src.duration
     settings = request.settings.with_(fps=compat.scene_fps(scene))
     result = Plan(
         request,
@@ -132,6 +139,8 @@ def plan(context: bpy.types.Context, request: Request) -> Plan:
         start + request.frame_offset,
         settings,
         animation_file=animation_file,
+        audio_offset=offset,
+        audio_duration=duration,
     )
     if request.mode == "MESH_CACHE":
         folder = mesh_cache.cache_folder(request.cache_dir)
@@ -165,7 +174,9 @@ def compute(
             session = Session(plan_.settings, target.template_input())
         except WeightsError as exc:
             raise MeshTalkError(f"Cannot load the network: {exc}") from None
-        samples, rate = audio_source.load_samples(plan_.audio_path)
+        samples, rate = audio_source.load_samples(
+            plan_.audio_path, plan_.audio_offset, plan_.audio_duration, 1 / plan_.settings.fps
+        )
         running = session.run(samples, rate, lambda f: progress(0.95 * f, "animating"), cancelled)
         blocks = ((b.coefficients, session.offsets(b)) for b in running)
         if mode == "SHAPE_KEYS":  # the basis comes from the coefficients alone
@@ -237,12 +248,16 @@ def _write_cache(plan_: Plan, blocks, count: Callable[[], int]) -> int:
     blocks = iter(blocks)
     first = next(blocks, None)
     n = count() if first is not None else 0
-    with PC2Writer(plan_.cache_path, len(rest), n, plan_.frame_start) as pc2:
-        for _, offsets in itertools.chain([first] if first else [], blocks):
-            part = face.similarity.offsets_to_character(offsets[:, present])
-            block = np.broadcast_to(rest, (len(part), *rest.shape)).copy()
-            block[:, where] += part
-            pc2.write(block)
+    try:
+        with PC2Writer(plan_.cache_path, len(rest), n, plan_.frame_start) as pc2:
+            for _, offsets in itertools.chain([first] if first else [], blocks):
+                part = face.similarity.offsets_to_character(offsets[:, present])
+                block = np.broadcast_to(rest, (len(part), *rest.shape)).copy()
+                block[:, where] += part
+                pc2.write(block)
+    except OSError as exc:  # a full disk, a folder gone: the previous cache stays
+        reason = exc.strerror or type(exc).__name__
+        raise MeshTalkError(f"Cannot write the mesh cache {plan_.cache_path}: {reason}") from None
     return n
 
 
@@ -280,9 +295,21 @@ def apply(context: bpy.types.Context, plan_: Plan, result: Result) -> str:
         msg = f"{n} ARKit keys animated on '{obj.name}', frames {start}–{end}"
     if on_nla:
         msg += "; the mesh's own action stays active, MeshTalk's is on the NLA track 'MeshTalk'"
+    msg += _extend_scene(context.scene, end, plan_.request.extend_scene)
     obj.data.update()
     context.view_layer.update()
     return "MeshTalk: " + msg
+
+
+def _extend_scene(scene: bpy.types.Scene, end: int, extend: bool) -> str:
+    """Move the scene's end frame out to the animation's last frame (a 10-minute clip would
+    otherwise play 250 frames of it); never moves it in. Returns the report's words."""
+    if end <= scene.frame_end:
+        return ""
+    if not extend:
+        return f"; it ends after the scene (frame {scene.frame_end})"
+    old, scene.frame_end = scene.frame_end, end
+    return f"; scene end frame {old} → {end}"
 
 
 def run(context: bpy.types.Context, request: Request) -> str:

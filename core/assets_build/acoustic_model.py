@@ -134,7 +134,7 @@ def read_gauden(data: bytes) -> np.ndarray:
 
 def read_tmat(data: bytes) -> np.ndarray:
     """Transition matrices (n_tmat, n_emitting, n_emitting + 1) of probabilities, normalised
-    and floored as pocketsphinx's tmat_init does (non-zero entries >= -tmatfloor)."""
+    and floored as pocketsphinx's tmat_init does (non-zero entries >= tmatfloor)."""
     fields, off, order = _s3_header(data)
     n_tmat, n_src, n_dst, n = struct.unpack_from(order + "4i", data, off)
     off += 16

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 AVX512 = {"avx512f", "avx512bw", "avx512dq", "avx512vl"}
@@ -41,3 +43,55 @@ def select_openblas_kernels(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None
     if kernel:
         os.environ["OPENBLAS_CORETYPE"] = kernel
     return kernel
+
+
+# ---------------------------------------------------------------------------------------
+# thread count: many small solves run faster on one thread
+
+
+_SETTERS = ("openblas_set_num_threads64_", "scipy_openblas_set_num_threads64_",
+            "openblas_set_num_threads")  # fmt: skip
+_GETTERS = ("openblas_get_num_threads64_", "scipy_openblas_get_num_threads64_",
+            "openblas_get_num_threads")  # fmt: skip
+_openblas: list = []  # [(set, get)] once looked up; [None] where there is no OpenBLAS
+
+
+def _openblas_functions():
+    """numpy's OpenBLAS thread functions, found among the loaded libraries (Linux), or None
+    (another BLAS, another OS: the callers then leave the threads as they are)."""
+    if not _openblas:
+        _openblas.append(None)
+        try:
+            import ctypes
+
+            maps = Path("/proc/self/maps").read_text()
+            libs = sorted({line.split()[-1] for line in maps.splitlines() if "openblas" in line})
+            for lib in libs:
+                handle = ctypes.CDLL(lib)
+                setter = next((getattr(handle, n) for n in _SETTERS if hasattr(handle, n)), None)
+                getter = next((getattr(handle, n) for n in _GETTERS if hasattr(handle, n)), None)
+                if setter is not None and getter is not None:
+                    _openblas[0] = (setter, getter)
+                    break
+        except (OSError, IndexError):
+            pass
+    return _openblas[0]
+
+
+@contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Run the block with OpenBLAS on `n` threads. Why: the ARKit fit's thousands of batched
+    52x52 solves ran 4x slower on OpenBLAS's threads than on one (docs/RESULTS.md)."""
+    import numpy  # noqa: F401  (OpenBLAS is loaded with numpy)
+
+    functions = _openblas_functions()
+    if functions is None:
+        yield
+        return
+    setter, getter = functions
+    before = int(getter())
+    setter(n)
+    try:
+        yield
+    finally:
+        setter(before)

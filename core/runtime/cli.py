@@ -5,8 +5,10 @@
                      [--lips-only] [--template face.npz] [--weights net.npz] [--compress]
     meshtalk animate a.wav b.wav c.wav --out-dir out/ --format pc2   # batch, on both cores
 
-The output format follows the suffix (.npz: vertices + ARKit weights; .pc2: a point cache for
-Blender's Mesh Cache modifier). Every format is streamed: memory stays bounded for any length.
+The output format follows the suffix: .npz (vertices + ARKit weights), .pc2 (a point cache for
+Blender's Mesh Cache modifier), .csv (Live Link Face, for Unreal/MetaHuman), .json (ARKit
+curves for web players), .glb (the head with its 52 ARKit morph targets and the clip's weight
+animation). Every format is streamed: memory stays bounded for any length.
 Bad input exits with status 1 and one line on stderr.
 """
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blas import blas_threads
 from .template import Template
 
 # ---------------------------------------------------------------------------------------
@@ -57,7 +58,8 @@ def fit_arkit_weights(
         raise ValueError(f"offsets have {flat.shape[1] // 3} vertices, deltas {d.shape[1] // 3}")
     gram = (d.astype(np.float64) @ d.T.astype(np.float64)) if k else np.zeros((0, 0))
     rhs = (flat @ d.T).astype(np.float64)  # (T, K)
-    weights, iterations = solve_box_qp(gram, rhs, lower, upper, max_iterations)
+    with blas_threads(1):  # many tiny solves: OpenBLAS's threads only add overhead
+        weights, iterations = solve_box_qp(gram, rhs, lower, upper, max_iterations)
     # ||x - w D||^2 = ||x||^2 - 2 w.b + w G w', per frame: no (T, 3V) residual is formed.
     sq = float(np.einsum("ij,ij->", flat, flat, dtype=np.float64))
     sq += float(

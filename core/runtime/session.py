@@ -24,6 +24,7 @@ from .framerate import resample_stream
 from .network import DEFAULT_CHUNK_FRAMES, Animator, WeightsError
 from .retarget import character_face, fit_arkit_weights
 from .settings import Settings
+from .strength import Strength
 from .template import ASSETS, Template, load_template
 
 WEIGHTS_PATH = ASSETS / "meshtalk.npz"
@@ -81,12 +82,10 @@ class Session:
         net = self.network
         self.rest = net.default_template if rest is None else net.check_template(rest)
         self.strength = Strength(settings, net, self.rest)
-        # [c, 1] @ network rows = vertices at the settings' strengths; the seal keeper's row
-        # (a lip-closing field) is a last coefficient when the mouth's strength is not 1
+        # [c, 1] @ rows = vertices at the settings' strengths; the closing fields that keep
+        # seals and blinks (`Strength`) are the last coefficients
         rows = net.output_rows(self.rest, self.strength.scale)
-        if self.strength.keeps_seals:
-            rows = np.vstack([rows[:-1], self.strength.closing[None], rows[-1:]])
-        self._rows = rows
+        self._rows = np.vstack([rows[:-1], self.strength.closing, rows[-1:]])
         self.n_frames = 0  # known once `run` has read the audio
 
     @property
@@ -148,66 +147,6 @@ class Session:
         rows = self._rows.copy()
         rows[-1] -= self.rest.reshape(-1)
         return rows
-
-
-# Lips may press into each other this far (metres) at the midline: a mesh cannot compress
-# them, so deeper looks like lips passing through each other.
-PRESS_LIMIT = -0.0005
-
-
-class Strength:
-    """Mouth and upper-face strength: each vertex's motion scaled around the speaker's rest
-    by mouth_strength in the lower face and upper_strength in the upper face, blended by the
-    network's own lower-face mask. Scaling alone would press sealed lips into each other
-    (above 1) or part them (below 1), and the network itself presses them up to ~2 mm
-    through each other at some seals, so a lip-closing field, weighted per frame, gives the
-    lips' midline gap its intended value: seals stay seals, openings scale."""
-
-    def __init__(self, settings: Settings, net: Animator, rest: np.ndarray) -> None:
-        from .metrics import LIP_MIDLINE, landmark
-
-        mouth, upper = settings.mouth_strength, settings.effective_upper_strength
-        lower = net.lips_mask
-        self.mouth = mouth
-        self.scale = None if mouth == upper == 1 else mouth * lower + upper * (1 - lower)
-        self.keeps_seals = True  # also at strength 1: lips pressed through each other
-        template = load_template()
-        self._lips = [landmark(template, i) for i in LIP_MIDLINE]
-        # mouthClose moves the lips towards each other with the jaw held: the closing field
-        self.closing = template.unit("mouthClose").reshape(-1) * lower.repeat(3)
-        self._net = net
-        self._gap_rows: tuple[np.ndarray, np.ndarray] | None = None
-        self._rest_gap = float(rest[self._lips[0], 2] - rest[self._lips[1], 2])
-        self._rest = rest
-
-    def _gaps(self, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(as made, scaled) lip midline gaps (n,) of network coefficients (n, K)."""
-        if self._gap_rows is None:
-            cols = [3 * v + 2 for v in self._lips]  # z of the upper and lower inner lip
-            made = self._net.output_rows(self._rest)[:, cols]
-            scaled = self._net.output_rows(self._rest, self.scale)[:, cols]
-            self._gap_rows = (made[:, 0] - made[:, 1], scaled[:, 0] - scaled[:, 1])
-        ones = np.hstack([coeffs, np.ones((len(coeffs), 1), np.float32)])
-        return ones @ self._gap_rows[0], ones @ self._gap_rows[1]
-
-    def intended_gap(self, gap: np.ndarray) -> np.ndarray:
-        """The gap the lips should have at this strength: openings beyond the rest gap scale;
-        closer than rest (a seal, pressed lips) stays as made (fading to rest only at
-        strengths near 0, where the mouth is meant to be still), never pressed deeper than
-        PRESS_LIMIT."""
-        s, rest = self.mouth, self._rest_gap
-        closing = min(1.0, 4.0 * s)
-        wanted = np.where(gap > rest, rest + s * (gap - rest), rest + closing * (gap - rest))
-        return np.maximum(wanted, min(rest, PRESS_LIMIT))
-
-    def extend(self, coeffs: np.ndarray) -> np.ndarray:
-        """Coefficients with the closing field's weight appended (when it is in use)."""
-        if not self.keeps_seals:
-            return coeffs
-        made, scaled = self._gaps(coeffs)
-        per_unit = self.closing[3 * self._lips[0] + 2] - self.closing[3 * self._lips[1] + 2]
-        weight = (self.intended_gap(made) - scaled) / per_unit
-        return np.hstack([coeffs, weight[:, None].astype(np.float32)])
 
 
 def _checked(blocks: Iterator[np.ndarray], cancelled: IsCancelled | None) -> Iterator:

@@ -1,4 +1,5 @@
-"""meshtalk.add_head (Add › Mesh › MeshTalk Head): the bundled template head."""
+"""meshtalk.add_head (Add › Mesh › MeshTalk Head): the bundled template head, ready to render
+(procedural skin, eyes, lashes, teeth and collar materials, a closed neck, subdivision)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from ..runtime.template import load_template
 
 
 class MESHTALK_OT_add_head(bpy.types.Operator):
-    """Add MeshTalk's head (MakeHuman hm08 topology, UVs, simple materials)"""
+    """Add MeshTalk's head, ready to animate and render"""
 
     bl_idname = "meshtalk.add_head"
     bl_label = "MeshTalk Head"
+    bl_description = (
+        "Add MeshTalk's head: MakeHuman hm08 topology with UVs, procedural materials for "
+        "Cycles and EEVEE, and a Subdivision Surface modifier for renders"
+    )
     bl_options = {"REGISTER", "UNDO"}
 
     arkit_keys: BoolProperty(

@@ -10,8 +10,9 @@ from ..errors import MeshTalkError
 
 
 class MESHTALK_OT_clear(bpy.types.Operator):
-    """Remove what MeshTalk wrote on the target: its MeshTalk_ shape keys, its action and NLA
-    track, its Mesh Cache modifier. Your own shape keys, actions and modifiers stay"""
+    """Remove what MeshTalk wrote on the target: the shape keys it added, its action and NLA
+    track, its Mesh Cache modifier. Your own shape keys, actions and modifiers stay, and so
+    do MeshTalk keys you renamed"""
 
     bl_idname = "meshtalk.clear"
     bl_label = "Remove MeshTalk Animation"
@@ -29,9 +30,12 @@ class MESHTALK_OT_clear(bpy.types.Operator):
         except MeshTalkError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        output.clear_previous(obj)
+        kept = output.clear_previous(obj)
         obj.data.update()
-        self.report({"INFO"}, f"MeshTalk: removed its animation from '{obj.name}'")
+        message = f"MeshTalk: removed its animation from '{obj.name}'"
+        if kept:
+            message += f"; kept the keys you renamed, with their animation: {', '.join(kept)}"
+        self.report({"INFO"}, message)
         return {"FINISHED"}
 
 

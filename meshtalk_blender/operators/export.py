@@ -86,8 +86,8 @@ def _pc2_samples(path: Path) -> int:
 
 def find_clip(obj: bpy.types.Object) -> Clip:
     """What MeshTalk left on `obj` (a Mesh Cache modifier, or its action on the shape keys)."""
-    mod = obj.modifiers.get(output.MODIFIER_NAME)
-    if mod is not None and mod.type == "MESH_CACHE":
+    mod = output.own_modifier(obj)
+    if mod is not None:
         start = round(mod.frame_start)
         return Clip(
             "MESH_CACHE", start, start + _pc2_samples(Path(bpy.path.abspath(mod.filepath))) - 1
@@ -101,8 +101,7 @@ def find_clip(obj: bpy.types.Object) -> Clip:
         frames.extend(points[0::2].tolist())
     if not frames:
         raise MeshTalkError(f"'{obj.name}' has no MeshTalk animation to export: Generate first")
-    own_keys = any(kb.name.startswith(output.KEY_PREFIX) for kb in key.key_blocks)
-    mode = "SHAPE_KEYS" if own_keys else "ARKIT"
+    mode = "SHAPE_KEYS" if output.own_key_names(obj) else "ARKIT"
     return Clip(mode, round(min(frames)), round(max(frames)), action)
 
 

@@ -13,7 +13,7 @@ import threading
 import traceback
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import BoolProperty, StringProperty
 
 from .. import compat, pipeline
 from ..errors import MeshTalkError
@@ -77,6 +77,12 @@ class MESHTALK_OT_generate(bpy.types.Operator):
             name="Animation File",
             description="A MeshTalk .npz animation to apply instead of running the network",
         ),
+        "extend_scene": BoolProperty(
+            name="Extend Scene",
+            default=True,
+            description="Move the scene's end frame out to the animation's last frame when it "
+            "ends later (the range is never shortened)",
+        ),
         **shared(operator=True),
     }
 
@@ -106,6 +112,7 @@ class MESHTALK_OT_generate(bpy.types.Operator):
             audio_path=self.audio_path,
             animation_path=self.animation_path,
             settings=to_settings(self, compat.scene_fps(context.scene)),
+            extend_scene=self.extend_scene,
             **{name: getattr(self, name) for name in PLACEMENT_SETTINGS},
         )
         return request

@@ -25,9 +25,15 @@ class MESHTALK_OT_load_audio(bpy.types.Operator, ImportHelper):
     )
 
     def execute(self, context: bpy.types.Context) -> set[str]:
+        """Refuse a file that will not decode now (header and first second, cheap), not at
+        Generate: a 20-byte WAV or random bytes named .wav never become a strip."""
         scene = context.scene
         path = Path(bpy.path.abspath(self.filepath))
         try:
+            if not self.filepath:
+                raise MeshTalkError("Choose an audio file")
+            if path.is_dir():
+                raise MeshTalkError(f"{path} is a folder: choose an audio file in it")
             check_readable(path)
         except MeshTalkError as exc:
             self.report({"ERROR"}, str(exc))

@@ -1,29 +1,42 @@
 """Writing results into Blender: shape keys, the mesh cache modifier, ARKit key curves.
 
-Everything MeshTalk writes is named so a re-run can find and replace it, and nothing else:
-shape keys `MeshTalk_NN`, the action flagged `meshtalk` (custom property) on the mesh's shape
-keys, the NLA track `MeshTalk`, the modifier `MeshTalk Cache` and the file `MeshTalk_<object>.pc2`.
+A re-run replaces what MeshTalk wrote, and nothing else; what it wrote is known by ownership
+(`ownership`), not by name: the shape keys it added (recorded on the Key datablock, with
+their shapes), its action (the custom property `meshtalk`) and NLA track `MeshTalk` on the
+mesh's shape keys, its Mesh Cache modifier (recorded on the object) and the file
+`MeshTalk_<object>.pc2`. A MeshTalk key the animator renamed is theirs from then on, with
+its curves; so is any key or modifier they made, whatever its name.
 """
 
 from __future__ import annotations
 
 import bpy
 
-from . import animation
+from . import animation, ownership
+from .ownership import KEY_PREFIX, MODIFIER_NAME, own_modifier
 
-KEY_PREFIX = "MeshTalk_"
-MODIFIER_NAME = "MeshTalk Cache"
+__all__ = ["KEY_PREFIX", "MODIFIER_NAME", "clear_previous", "own_key_names", "own_modifier"]
 
 
-def clear_previous(obj: bpy.types.Object) -> None:
-    """Remove MeshTalk's own results from `obj` (any mode), never the animator's data."""
-    mesh = obj.data
-    key = mesh.shape_keys
+def own_key_names(obj: bpy.types.Object) -> list[str]:
+    """The shape keys on `obj` that MeshTalk added and the animator has not made theirs."""
+    key = obj.data.shape_keys
+    return ownership.own_keys(key)[0] if key is not None else []
+
+
+def clear_previous(obj: bpy.types.Object) -> list[str]:
+    """Remove MeshTalk's own results from `obj` (any mode), never the animator's data.
+    Returns the MeshTalk keys the animator renamed, which stay with their animation."""
+    key = obj.data.shape_keys
+    renamed: list[str] = []
     if key is not None:
-        animation.clear_own_animation(key)
-        for kb in list(key.key_blocks):
-            if kb.name.startswith(KEY_PREFIX):
-                obj.shape_key_remove(kb)
-    mod = obj.modifiers.get(MODIFIER_NAME)
-    if mod is not None and mod.type == "MESH_CACHE":
+        own, renamed = ownership.own_keys(key)  # before the action goes (older files)
+        animation.clear_own_animation(key, keep=frozenset(renamed))
+        for name in own:
+            obj.shape_key_remove(key.key_blocks[name])
+        ownership.forget_keys(key)
+    mod = own_modifier(obj)
+    if mod is not None:
         obj.modifiers.remove(mod)
+    ownership.forget_modifier(obj)
+    return renamed

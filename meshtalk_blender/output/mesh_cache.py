@@ -9,7 +9,8 @@ import bpy
 
 from .. import compat
 from ..errors import MeshTalkError
-from . import MODIFIER_NAME
+from . import ownership
+from .ownership import MODIFIER_NAME
 
 
 def cache_folder(setting: str) -> Path:
@@ -40,10 +41,10 @@ def attach(obj: bpy.types.Object, path: Path, frame_start: int) -> bpy.types.Mod
     `frame_start`. OVERWRITE mode: the cache holds whole meshes, and Blender's INTEGRATE mode
     re-derives the motion through per-face frames, which distorted the face by ~1 cm when
     shape keys were active; combining with the animator's keys is what the Shape Keys mode
-    is for."""
-    mod = obj.modifiers.get(MODIFIER_NAME)
-    if mod is None or mod.type != "MESH_CACHE":
-        mod = obj.modifiers.new(MODIFIER_NAME, "MESH_CACHE")
+    is for. Always a new modifier (a previous one of MeshTalk's is gone by now; one the
+    animator named 'MeshTalk Cache' is theirs), marked as MeshTalk's."""
+    mod = obj.modifiers.new(MODIFIER_NAME, "MESH_CACHE")
+    ownership.mark_modifier(obj, mod)
     mod.cache_format = "PC2"
     mod.filepath = bpy.path.relpath(str(path)) if bpy.data.filepath else str(path)
     mod.time_mode = "FRAME"

@@ -1,11 +1,13 @@
-"""Output mode 1: a compact per-clip shape-key basis (MeshTalk_NN) with keyframed values."""
+"""Output mode 1: a compact per-clip shape-key basis (MeshTalk_NN) with keyframed values;
+the keys are recorded as MeshTalk's (`ownership`) so a re-run finds them by more than name."""
 
 from __future__ import annotations
 
 import bpy
 import numpy as np
 
-from . import KEY_PREFIX, animation
+from . import animation, ownership
+from .ownership import KEY_PREFIX
 
 
 def key_name(i: int) -> str:
@@ -40,5 +42,6 @@ def write(
         kb.data.foreach_set("co", co.ravel())
         curves[kb.name] = values[:, k] / scale[k]
     mesh.update()
+    ownership.record_keys(mesh.shape_keys, list(curves))
     _, on_nla = animation.write_key_curves(obj, curves, frame_start)
     return len(keys), on_nla

@@ -73,7 +73,7 @@ def test_panel_hints(addon):
     assert ("CHECKMARK", "template topology") in state
     assert ("SOUND", "speech from frame 1") in state
     status = [line for icon, line in state if line.startswith("Writes")]
-    end = addon.audio_source.find_strip(bpy.context.scene).frame_final_duration  # the strip's
+    end = addon.compat.strip_duration(addon.audio_source.find_strip(bpy.context.scene))
     want = f"Writes MeshTalk shape keys with keyframes on '{head.name}', frames 1–{end}"
     assert status == [want]
     bpy.ops.mesh.primitive_cube_add()

@@ -64,11 +64,13 @@ def test_lips_only_and_template_and_pc2(tmp_path, random_weights, template):
 
 
 def test_pc2_streams_across_chunks(tmp_path, random_weights):
-    """Over a minute of audio: the streamed PC2 (several network chunks, converted to
-    24 fps block by block) equals the one-shot network output converted in one piece."""
-    from core.runtime.audio import read_audio
-    from core.runtime.framerate import resample_frames
+    """Over a minute of audio: the network's chunked coefficients equal the one-shot pass,
+    and the streamed PC2 (several chunks, converted to 24 fps block by block) holds exactly
+    the session's frames."""
+    from core.runtime.audio import prepare_audio, read_audio
     from core.runtime.network import Animator
+    from core.runtime.session import Session
+    from core.runtime.settings import Settings
 
     audio = _wav(tmp_path / "long.wav", 61.0)
     out = tmp_path / "long.pc2"
@@ -76,16 +78,16 @@ def test_pc2_streams_across_chunks(tmp_path, random_weights):
                "--weights", random_weights)  # fmt: skip
     assert res.returncode == 0, res.stderr
     anim = Animator(random_weights)
-    samples, rate = read_audio(audio)
-    one_shot = anim.animate(samples, sample_rate=rate, chunk_frames=10**6)
-    assert len(one_shot) > 1800  # two network chunks
-    expected = resample_frames(one_shot, 30, 24)
+    speech = prepare_audio(*read_audio(audio), 16000)
+    chunked = np.concatenate([c for _, c in anim.iter_coefficients(speech, chunk_frames=600)])
+    one_shot = np.concatenate([c for _, c in anim.iter_coefficients(speech, chunk_frames=10**6)])
+    assert len(one_shot) > 1800  # several network chunks
+    assert np.abs(chunked - one_shot).max() <= 1e-5 * np.abs(one_shot).max()
+    session = Session(Settings(fps=24, weights=random_weights))
+    expected = np.concatenate([session.vertices(b) for b in session.run(speech, 16000)])
     pc2 = read_pc2(out)
     assert pc2.frames.shape == expected.shape
-    # chunk seams: within 1e-5 of the motion, or a few float32 steps of the positions
-    motion = np.abs(one_shot - anim.default_template).max()
-    ulps = 4 * np.spacing(np.abs(expected).max())
-    assert np.abs(pc2.frames - expected).max() <= max(1e-5 * motion, ulps)
+    np.testing.assert_array_equal(pc2.frames, expected)
 
 
 def test_batch_uses_out_dir(tmp_path, random_weights):

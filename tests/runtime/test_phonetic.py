@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest.importorskip("pocketsphinx")  # the reference (deps/dev.txt); absent in the bpy matrix
+
 from core.assets_build.acoustic_model import build_acoustic_model
 from core.runtime.audio import phonetic as P
 

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 import numpy as np
 
 from ..retarget import fit_arkit_weights
+from .atomic import settle, temporary
 from .curves import ArkitCurvesJson
 from .gltf import GlbAnimation
 from .livelink import LiveLinkCsv
@@ -123,8 +124,7 @@ class NpzFileWriter:
 
     def __init__(self, path: Path, frames: Frames, template: Template, compress: bool) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.tmp = temporary(self.path)
         self._frames, self._template = frames, template
         method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
         self._zip = zipfile.ZipFile(self.tmp, "w", compression=method, compresslevel=1)
@@ -162,20 +162,12 @@ class NpzFileWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.finish()
-        except BaseException:
-            exc_type = True  # no file under the name, and the error goes on
-            raise
-        finally:
-            if not self._entry.closed:
-                self._entry.close()
-            self._zip.close()
-            if exc_type is None:
-                self.tmp.replace(self.path)
-            else:
-                self.tmp.unlink(missing_ok=True)
+        settle(self.tmp, self.path, exc_type is None, self._close, self.finish)
+
+    def _close(self) -> None:
+        if not self._entry.closed:
+            self._entry.close()
+        self._zip.close()
 
 
 class ArkitFileWriter:
@@ -198,8 +190,7 @@ class ArkitFileWriter:
         if kind == "glb" and frames is None:
             raise ValueError(f"{path}: a .glb holds the head's mesh: it needs its vertices")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.tmp = temporary(self.path)
         self._frames, self._deltas = frames, template.arkit_deltas
         names = template.arkit_names
         if kind == "glb":
@@ -235,18 +226,7 @@ class ArkitFileWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self._out.finish()
-            self._file.close()
-        except BaseException:
-            self._file.close()
-            self.tmp.unlink(missing_ok=True)
-            raise
-        if exc_type is None:
-            self.tmp.replace(self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+        settle(self.tmp, self.path, exc_type is None, self._file.close, self._out.finish)
 
 
 Writer = Pc2FileWriter | NpzFileWriter | ArkitFileWriter

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import settle, temporary
+
 PC2_MAGIC = b"POINTCACHE2\0"
 PC2_HEADER = struct.Struct("<12siiffi")  # magic, version, points, start frame, rate, samples
 
@@ -47,7 +49,7 @@ class PC2Writer:
     ) -> None:
         self.path = Path(path)
         self.n_points, self.n_samples, self.written = n_points, n_samples, 0
-        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._tmp = temporary(self.path)
         self._file = open(self._tmp, "wb")  # noqa: SIM115 - closed in __exit__
         self._file.write(
             PC2_HEADER.pack(
@@ -66,14 +68,11 @@ class PC2Writer:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._file.close()
-        if exc_type is None and self.written != self.n_samples:
-            self._tmp.unlink(missing_ok=True)
-            raise ValueError(f"PC2: wrote {self.written} of {self.n_samples} frames")
-        if exc_type is None:
-            self._tmp.replace(self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        settle(self._tmp, self.path, exc_type is None, self._file.close, self._check_count)
+
+    def _check_count(self) -> None:
+        if self.written != self.n_samples:
+            raise ValueError(f"{self.path}: wrote {self.written} of {self.n_samples} frames")
 
 
 @dataclass(frozen=True)
