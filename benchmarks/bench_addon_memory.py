@@ -18,12 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_formats import speech  # noqa: E402  (the same long speech clip)
+
 TARGET_MB = 1024.0
 MODES = ("SHAPE_KEYS", "MESH_CACHE", "ARKIT")
 
@@ -53,21 +54,6 @@ print("RESULT " + json.dumps({"mode": mode, "ok": result == {"FINISHED"}, "wall"
 """
 
 
-def long_wav(path: Path, minutes: float) -> Path:
-    """`minutes` of speech: the demo clip repeated (16-bit, its own rate)."""
-    with wave.open(str(ROOT / "demo" / "speech.wav"), "rb") as w:
-        rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-        clip = np.frombuffer(w.readframes(w.getnframes()), np.int16)
-    reps = int(np.ceil(minutes * 60 * rate / len(clip)))
-    data = np.tile(clip, reps)[: int(minutes * 60 * rate)]
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes(data.tobytes())
-    return path
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -77,7 +63,7 @@ def main() -> int:
 
     zip_path = ext.built_zip()
     tmp = Path(tempfile.mkdtemp(prefix="meshtalk-bench-"))
-    wav = long_wav(tmp / "long.wav", args.minutes)
+    wav = speech(args.minutes, tmp)
     t0 = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "core", "animate", str(wav), "--out", str(tmp / "cli.pc2")],

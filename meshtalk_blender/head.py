@@ -437,8 +437,8 @@ def _skin(g: _Graph, eye_centre: np.ndarray) -> None:
     lips = g.attribute(LIPS)
     mouth = g.attribute(MOUTH)
     # blotchy variation at two scales keeps the skin from looking like plastic
-    blotch = g.noise(rest, 40.0, detail=3.0)
-    fine = g.noise(rest, 400.0, detail=4.0, roughness=0.6)
+    blotch = g.noise(rest, 40.0, detail=2.0)
+    fine = g.noise(rest, 400.0, detail=2.0, roughness=0.6)
     base = g.mix(g.ramp(blotch, 0.3, 0.75), _rgba(SKIN), _rgba(SKIN_WARM))
     base = g.mix(g.math("MULTIPLY", lips, 0.85), base, _rgba(LIP))
     base = g.mix(mouth, base, _rgba(MOUTH_INSIDE))
@@ -452,9 +452,8 @@ def _skin(g: _Graph, eye_centre: np.ndarray) -> None:
     rough = g.node("ShaderNodeMix", {"Factor": lips, "A": rough, "B": 0.32}).outputs[0]
     rough = g.node("ShaderNodeMix", {"Factor": mouth, "A": rough, "B": 0.2}).outputs[0]
     rough = g.node("ShaderNodeMix", {"Factor": hair, "A": rough, "B": 0.75}).outputs[0]
-    pores = g.noise(rest, 2200.0, detail=1.0)
-    height = g.math("ADD", pores, g.math("MULTIPLY", g.math("ADD", brow, hair), strands))
-    normal = g.bump(height, 0.15, 0.0004)
+    # pores only: Cycles evaluates a bump's height three times, so it stays one noise
+    normal = g.bump(g.noise(rest, 2200.0, detail=0.0), 0.15, 0.0004)
     skin = g.principled(
         Base_Color=base,
         Roughness=rough,

@@ -165,7 +165,8 @@ class IdentityModel:
             self.template.vertices, vertices, self.template.arkit_deltas,
             self.template.faces, self._ring,
         )  # fmt: skip
-        _refit_blinks(self.template, self._lids, vertices, out)
+        if not np.array_equal(vertices, self.template.vertices):  # the template's are refit
+            _refit_blinks(self.template, self._lids, vertices, out)
         out.flags.writeable = False  # shared by every caller of this face: never edited
         self._cache[key] = out
         if len(self._cache) > UNIT_CACHE:
