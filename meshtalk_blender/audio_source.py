@@ -75,7 +75,7 @@ def sound_zero(strip, fps: float) -> float:
     """The scene time (seconds) at which the strip plays its sound's first sample: Blender
     plays second s of the sound at (content start - content trim) / fps + sound_offset + s,
     and only between the strip's handles (`BKE_sound_add_scene_sound`)."""
-    trim = getattr(strip, "animation_offset_start", 0)  # frames cut off the content's start
+    trim = compat.strip_content_trim(strip)  # frames cut off the content's start
     return (compat.strip_content_start(strip) - trim) / fps + getattr(strip, "sound_offset", 0.0)
 
 

@@ -51,6 +51,13 @@ def strip_content_start(strip) -> float:
     return strip.content_start if hasattr(strip, "content_start") else strip.frame_start
 
 
+def strip_content_trim(strip) -> float:
+    """Frames cut off the start of the strip's content (`content_trim_start` in 5.1+)."""
+    if hasattr(strip, "content_trim_start"):
+        return strip.content_trim_start
+    return getattr(strip, "animation_offset_start", 0)
+
+
 def strip_span(strip) -> tuple[int, int]:
     """The frames the strip plays, [left handle, right handle)."""
     if hasattr(strip, "left_handle"):

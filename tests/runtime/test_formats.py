@@ -452,9 +452,11 @@ co = np.empty(len(obj.data.vertices) * 3, np.float32)
 obj.data.vertices.foreach_get("co", co)
 curves = {}
 action = key.animation_data.action
-from bpy_extras import anim_utils
-bag = anim_utils.action_get_channelbag_for_slot(action, key.animation_data.action_slot)
-for fc in bag.fcurves:
+if hasattr(action, "slots") and action.layers:  # layered actions (4.4+)
+    fcurves = action.layers[0].strips[0].channelbag(key.animation_data.action_slot).fcurves
+else:  # 4.2-4.3
+    fcurves = action.fcurves
+for fc in fcurves:
     points = np.empty(len(fc.keyframe_points) * 2, np.float32)
     fc.keyframe_points.foreach_get("co", points)
     curves[fc.data_path] = points.reshape(-1, 2).tolist()
