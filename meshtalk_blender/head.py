@@ -32,6 +32,8 @@ MOUTH = "meshtalk_mouth"  # 1 inside the mouth
 LASH = "meshtalk_lash"  # eyelash cards: 0 at the lid, 1 at the tip
 GUMS = "meshtalk_gums"  # teeth: 1 on the gum side, 0 at the biting edge
 ARCH = "meshtalk_arch"  # teeth: distance along the dental arch from the midline, 0..1
+LIDLINE = "meshtalk_lidline"  # the lids' margins, where the lashes grow: a dark line
+SOCKET = "meshtalk_socket"  # 1 on the lids' inner lining (a closed eye shows its edge)
 
 # Viewport colours (Workbench "Material" colour, Solid mode): a clean, readable head.
 COLORS = {
@@ -40,8 +42,10 @@ COLORS = {
     "eyelashes": (0.12, 0.09, 0.07, 1.0),
     "teeth": (0.95, 0.93, 0.85, 1.0),
     "tongue": (0.70, 0.30, 0.30, 1.0),
-    "iris": (0.92, 0.92, 0.90, 1.0),  # the shader draws the iris; in Solid mode: sclera
-    "pupil": (0.92, 0.92, 0.90, 1.0),
+    # In Solid mode the template's "pupil" cap (22.5°, 5.7 mm) is the size of a human iris
+    # and its "iris" ring belongs to the white; renders draw both with the eye shader.
+    "iris": (0.92, 0.92, 0.90, 1.0),
+    "pupil": (0.16, 0.20, 0.22, 1.0),
     CAP_MATERIAL: (0.06, 0.07, 0.09, 1.0),
 }
 
@@ -50,6 +54,7 @@ SKIN = (0.46, 0.25, 0.17)
 SKIN_WARM = (0.44, 0.19, 0.13)  # cheeks, nose, ears: more blood under thinner skin
 LIP = (0.36, 0.11, 0.09)
 MOUTH_INSIDE = (0.30, 0.05, 0.05)
+LINING = (0.16, 0.045, 0.04)  # the lids' wet inner surface
 BROW = (0.018, 0.011, 0.007)
 SCLERA = (0.70, 0.66, 0.62)
 VEINY = (0.62, 0.38, 0.33)  # the sclera toward the corners of the eye
@@ -61,8 +66,9 @@ GUM = (0.50, 0.13, 0.13)
 TONGUE = (0.36, 0.075, 0.065)
 FABRIC = (0.018, 0.020, 0.026)
 LASH_COLOUR = (0.012, 0.008, 0.006)
+LASH_LINE = (0.05, 0.028, 0.02)  # the lid margin under the lashes
 HAIR = (0.014, 0.009, 0.006)
-LASH_CELLS = 33.0  # hairs per radian around the eye's centre (15 mm: ~0.45 mm apart)
+LASH_CELLS = 44.0  # hairs per radian around the eye's centre (15 mm: ~0.35 mm apart)
 HEAD_Y = 0.0  # the skull's centre front-to-back: the hairline is a function of the angle
 # around it, as (degrees from the face, height in metres): forehead, temples, sideburns,
 # above the ears, behind them, the nape
@@ -82,11 +88,14 @@ HAIRLINE = (
 # widths of the teeth from the midline back (incisors, canine, premolars, molars), in mm
 TOOTH_WIDTHS = (8.5, 6.5, 7.5, 7.0, 6.5, 10.0, 9.0)
 
+EYE_REACH = 0.015  # the template's eyeball radius (m): what counts as near an eye
+
 # Human-eye proportions, as angles from the eyeball's axis (the template's eye is 15 mm).
 PUPIL_ANGLE = np.radians(8.5)
 IRIS_ANGLE = np.radians(23.0)
 
 COLLAR_TOP = 0.028  # metres above the neck's cut: the band that frames the cut cleanly
+CREASE = 0.9  # lids, lips, teeth edges: nearly sharp under subdivision
 
 
 def mesh_from_arrays(
@@ -224,6 +233,29 @@ def eye_sphere(template) -> tuple[np.ndarray, float]:
     return centre, float(np.sqrt(sol[3] + centre @ centre))
 
 
+def skin_islands(template) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The skin's UV islands that matter: (face, mouth lining, eye sockets) as quads. The
+    face is the largest island; the mouth's is the one nearest the lips; the sockets' are
+    the ones nearest the eyeballs (hm08 closes the skin behind the lids and lips)."""
+    v = template.vertices
+    skin = np.flatnonzero(np.asarray(template.face_part) == template.part_names.index("skin"))
+    island = _uv_islands(template.faces[skin], template.uv[skin])
+    ids, sizes = np.unique(island, return_counts=True)
+    face = ids[np.argmax(sizes)]
+    centroid = {i: v[template.faces[skin[island == i]]].reshape(-1, 3).mean(0) for i in ids}
+    lips = v[template.region("lips")].mean(0)
+    mouth = min((i for i in ids if i != face), key=lambda i: np.linalg.norm(centroid[i] - lips))
+    eye, _ = eye_sphere(template)
+    sockets = [
+        i
+        for i in ids
+        if i not in (face, mouth)
+        and np.linalg.norm(np.abs(centroid[i]) - np.abs(eye)) < 2.0 * EYE_REACH
+    ]
+    pick = template.faces[skin]
+    return pick[island == face], pick[island == mouth], pick[np.isin(island, sockets)]
+
+
 def masks(template) -> dict[str, np.ndarray]:
     """Per-vertex masks for the shaders, from the template's own structure:
 
@@ -231,24 +263,15 @@ def masks(template) -> dict[str, np.ndarray]:
     - lips: edge hops outward from the mouth's seam on the face, tapered at the corners
       (hm08's loops run parallel to the lips, so a hop count traces the lips' red);
     - lash: each eyelash card's distance from the lid, 0 at the root to 1 at the tip;
-    - gums: the teeth's open (root) edge, fading toward the biting edge."""
+    - gums: the teeth's open (root) edge, fading toward the biting edge;
+    - arch: where along the dental arch a tooth vertex sits;
+    - lidline: the lids' margins, darker where the lashes grow;
+    - socket: the lids' inner lining (the skin's islands behind the lids)."""
     v = template.vertices
     n = len(v)
     part = np.asarray(template.face_part)
-    skin_id = template.part_names.index("skin")
-    skin = np.where(part == skin_id)[0]
-    island = _uv_islands(template.faces[skin], template.uv[skin])
-    ids, sizes = np.unique(island, return_counts=True)
-    face_island = ids[np.argmax(sizes)]
-    centroid = v[template.faces[skin]].mean(1)
-    # the mouth bag: the island (not the face's) whose faces sit closest to the lips' region
-    lips_centre = v[template.region("lips")].mean(0)
-    others = [i for i in ids if i != face_island]
-    mouth_island = min(
-        others, key=lambda i: np.linalg.norm(centroid[island == i].mean(0) - lips_centre)
-    )
-    mouth_faces = template.faces[skin[island == mouth_island]]
-    face_faces = template.faces[skin[island == face_island]]
+    skin = np.where(part == template.part_names.index("skin"))[0]
+    face_faces, mouth_faces, socket_faces = skin_islands(template)
     mouth = np.zeros(n, np.float32)
     mouth[np.unique(mouth_faces)] = 1.0
     seam = np.intersect1d(np.unique(mouth_faces), np.unique(face_faces))
@@ -259,6 +282,17 @@ def masks(template) -> dict[str, np.ndarray]:
     lips = np.where(hops >= 0, 1.0 - _smoothstep(reach - 1.2, reach + 0.4, hops), 0.0)
     lips[mouth > 0] = 1.0
     lips = lips.astype(np.float32)
+    # the lash line: the lids' margins (where the face meets the sockets' lining) and one
+    # ring out, a little stronger on the upper lids, where the lashes are thickest
+    margin = np.intersect1d(np.unique(socket_faces), np.unique(face_faces))
+    lid_hops = _vertex_rings(face_faces, margin, n)
+    eye, _ = eye_sphere(template)
+    side = np.where(v[:, 2] > eye[2], 1.0, 0.9)
+    lidline = np.select([lid_hops == 0, lid_hops == 1], [1.0, 0.55], 0.0) * side
+    lidline = lidline.astype(np.float32)
+    socket = np.zeros(n, np.float32)
+    socket[np.unique(socket_faces)] = 1.0
+    socket[margin] = 0.5
 
     lash = np.zeros(n, np.float32)
     lash_faces = template.faces[part == template.part_names.index("eyelashes")]
@@ -279,7 +313,15 @@ def masks(template) -> dict[str, np.ndarray]:
     gums[teeth_verts] = 1.0 - _smoothstep(0.0, depth * 0.9, ring[teeth_verts].astype(np.float32))
     arch = np.zeros(n, np.float32)
     arch[teeth_verts] = _arch_position(v[teeth_verts])
-    return {MOUTH: mouth, LIPS: lips, LASH: lash, GUMS: gums, ARCH: arch}
+    return {
+        MOUTH: mouth,
+        LIPS: lips,
+        LASH: lash,
+        GUMS: gums,
+        ARCH: arch,
+        LIDLINE: lidline,
+        SOCKET: socket,
+    }
 
 
 def _arch_position(p: np.ndarray) -> np.ndarray:
@@ -316,6 +358,36 @@ def _components(faces: np.ndarray, n: int) -> list[np.ndarray]:
     verts = np.unique(faces)
     roots = np.array([find(v) for v in verts.tolist()])
     return [verts[roots == r] for r in np.unique(roots)]
+
+
+def crease_edges(template) -> np.ndarray:
+    """(E, 2) vertex pairs to crease so subdivision keeps them where the cage has them: the
+    lids' margins and the lips' line (else a closed eye or mouth shows a slit: the smoothed
+    margins pull apart) and the teeth's biting edges (else the teeth shrink into the gums)."""
+    face, mouth, sockets = skin_islands(template)
+    seams = [np.intersect1d(face, mouth), np.intersect1d(face, sockets)]
+    teeth = template.faces[np.asarray(template.face_part) == template.part_names.index("teeth")]
+    ring = _vertex_rings(teeth, np.concatenate(boundary_loops(teeth)), len(template.vertices))
+    seams.append(np.flatnonzero(ring == ring.max()))
+    pairs = []
+    for faces, keep in ((face, seams[0]), (face, seams[1]), (teeth, seams[2])):
+        a, b = faces.ravel(), np.roll(faces, -1, axis=1).ravel()
+        both = np.isin(a, keep) & np.isin(b, keep)
+        pairs.append(np.stack([a[both], b[both]], 1))
+    return np.unique(np.sort(np.concatenate(pairs), axis=1), axis=0)
+
+
+def _add_creases(mesh: bpy.types.Mesh, template) -> None:
+    edges = np.empty(len(mesh.edges) * 2, np.int32)
+    mesh.edges.foreach_get("vertices", edges)
+    edges = np.sort(edges.reshape(-1, 2), axis=1).astype(np.int64)
+    want = crease_edges(template).astype(np.int64)
+    n = len(mesh.vertices)
+    value = np.isin(edges[:, 0] * n + edges[:, 1], want[:, 0] * n + want[:, 1])
+    crease = mesh.attributes.get("crease_edge") or mesh.attributes.new(
+        "crease_edge", "FLOAT", "EDGE"
+    )
+    crease.data.foreach_set("value", np.where(value, CREASE, 0.0).astype(np.float32))
 
 
 def _add_attributes(mesh: bpy.types.Mesh, template) -> None:
@@ -372,7 +444,10 @@ class _Graph:
 
     def mix(self, fac, a, b):
         """Colour a where fac is 0, b where it is 1."""
-        node = self.node("ShaderNodeMix", {"Factor": fac, "A": a, "B": b}, data_type="RGBA")
+        # by identifier: Blender 4.2 updates which sockets are enabled only when the tree is
+        # evaluated, so right after data_type is set a name would find the float sockets
+        sockets = {"Factor_Float": fac, "A_Color": a, "B_Color": b}
+        node = self.node("ShaderNodeMix", sockets, data_type="RGBA")
         return node.outputs[2]
 
     def ramp(self, fac, lo: float, hi: float):
@@ -442,6 +517,8 @@ def _skin(g: _Graph, eye_centre: np.ndarray) -> None:
     base = g.mix(g.ramp(blotch, 0.3, 0.75), _rgba(SKIN), _rgba(SKIN_WARM))
     base = g.mix(g.math("MULTIPLY", lips, 0.85), base, _rgba(LIP))
     base = g.mix(mouth, base, _rgba(MOUTH_INSIDE))
+    base = g.mix(g.attribute(SOCKET), base, _rgba(LINING))
+    base = g.mix(g.math("MULTIPLY", g.attribute(LIDLINE), 0.85), base, _rgba(LASH_LINE))
     brow = _brow_mask(g, ax, y, z, eye_centre)
     base = g.mix(brow, base, _rgba(BROW))
     hair, strands = _hair_mask(g, rest, ax, y, z)
@@ -451,7 +528,7 @@ def _skin(g: _Graph, eye_centre: np.ndarray) -> None:
     rough = g.math("MULTIPLY_ADD", fine, 0.12, 0.40)
     rough = g.node("ShaderNodeMix", {"Factor": lips, "A": rough, "B": 0.32}).outputs[0]
     rough = g.node("ShaderNodeMix", {"Factor": mouth, "A": rough, "B": 0.2}).outputs[0]
-    rough = g.node("ShaderNodeMix", {"Factor": hair, "A": rough, "B": 0.75}).outputs[0]
+    rough = g.node("ShaderNodeMix", {"Factor": hair, "A": rough, "B": 0.92}).outputs[0]
     # pores only: Cycles evaluates a bump's height three times, so it stays one noise
     normal = g.bump(g.noise(rest, 2200.0, detail=0.0), 0.15, 0.0004)
     skin = g.principled(
@@ -460,7 +537,7 @@ def _skin(g: _Graph, eye_centre: np.ndarray) -> None:
         Subsurface_Weight=1.0,
         Subsurface_Radius=(1.0, 0.37, 0.19),
         Subsurface_Scale=0.004,
-        Specular_IOR_Level=g.math("MULTIPLY_ADD", hair, -0.25, 0.45),
+        Specular_IOR_Level=g.math("MULTIPLY_ADD", hair, -0.38, 0.45),
         Normal=normal,
     )
     collar = g.math("SUBTRACT", 1.0, g.ramp(z, COLLAR_TOP - 0.0015, COLLAR_TOP + 0.0015))
@@ -592,17 +669,26 @@ def _lashes(g: _Graph, centre: np.ndarray) -> None:
         feature="F1",
     )
     rand = g.separate(cells.outputs["Color"])[0]
-    width = g.math("MULTIPLY_ADD", t, -0.22, 0.3)  # in cells: thick root, fine tip
+    width = g.math("MULTIPLY_ADD", t, -0.2, 0.34)  # in cells: thick root, fine tip
     distance = g.math("DIVIDE", cells.outputs["Distance"], width)
     strand = g.math("SUBTRACT", 1.0, g.ramp(distance, 0.5, 1.0))
     length = g.math("MULTIPLY_ADD", rand, 0.45, 0.55)
     reach = g.math("MULTIPLY", g.math("MULTIPLY_ADD", upper, 0.5, 0.4), length)
     alive = g.math("SUBTRACT", 1.0, g.ramp(g.math("SUBTRACT", t, reach), -0.12, 0.0))
-    sparse = g.math("MAXIMUM", upper, g.ramp(rand, 0.35, 0.45))  # lower lid: fewer hairs
+    # the lower lid: a third of the cells grow a hair, fainter than the upper lid's
+    sparse = g.math("MAXIMUM", upper, g.math("MULTIPLY", g.ramp(rand, 0.62, 0.7), 0.7))
     hairs = g.math("MULTIPLY", g.math("MULTIPLY", strand, alive), sparse)
-    root = g.math("MULTIPLY", g.math("SUBTRACT", 1.0, g.ramp(t, 0.04, 0.14)), upper)
+    root = g.math("MULTIPLY", g.math("SUBTRACT", 1.0, g.ramp(t, 0.2, 0.5)), upper)
     alpha = g.math("MAXIMUM", hairs, root, clamp=True)  # the lash line itself reads solid
-    g.output(g.principled(Base_Color=_rgba(LASH_COLOUR), Roughness=0.45, Alpha=alpha))
+    # faint shadows: the cards float up to 6 mm off the lids, and a closed eye's lashes
+    # would otherwise print a dark copy of the lash line on the lower lid
+    shadow = g.node("ShaderNodeLightPath").outputs["Is Shadow Ray"]
+    alpha = g.math("MULTIPLY", alpha, g.math("MULTIPLY_ADD", shadow, -0.8, 1.0))
+    g.output(
+        g.principled(
+            Base_Color=_rgba(LASH_COLOUR), Roughness=0.6, Specular_IOR_Level=0.2, Alpha=alpha
+        )
+    )
 
 
 def _teeth(g: _Graph) -> None:
@@ -729,6 +815,7 @@ def add_head_object(template, name: str = "MeshTalk Head", collection=None) -> b
     cap = neck_cap(template)
     mesh = mesh_from_arrays(name, template.vertices, template.faces, template.uv, extra=[cap])
     _add_attributes(mesh, template)
+    _add_creases(mesh, template)
     add_materials(mesh, template)
     mesh.polygons.foreach_set("use_smooth", np.ones(len(mesh.polygons), dtype=bool))
     obj = bpy.data.objects.new(name, mesh)

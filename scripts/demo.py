@@ -44,7 +44,7 @@ PACKAGE = "bl_ext.user_default.meshtalk_blender"
 PAUSE = 36  # frames of silence after the speech, with a blink in them
 BLINK_AT = 12  # frames into the pause
 BLINK = ((-3, 0.0), (-1, 0.75), (0, 1.0), (1, 1.0), (3, 0.55), (6, 0.1), (8, 0.0))
-VIDEO_SIZE, VIDEO_SAMPLES = 360, 4
+VIDEO_SIZE, VIDEO_SAMPLES = 320, 4
 SHEET_SIZE, SHEET_SAMPLES = 400, 8
 BACKGROUND = (0.018, 0.019, 0.022)
 
@@ -155,11 +155,12 @@ def frame_camera(
     elevation: float,
     distance: float,
     margin: float,
+    ortho: bool = False,
 ) -> bpy.types.Object:
     """A camera `distance` metres from the centre of `points` (world space), `azimuth`
     degrees round from the front (toward the character's left) and `elevation` degrees up;
-    its focal length and lens shift make the points fill the frame with `margin` (a share of
-    the frame) to spare on the tighter side, centred."""
+    its focal length (or orthographic scale) and lens shift make the points fill the frame
+    with `margin` (a share of the frame) to spare on the tighter side, centred."""
     cam = bpy.data.objects.new(name, bpy.data.cameras.new(name))
     scene.collection.objects.link(cam)
     centre = (points.min(0) + points.max(0)) / 2
@@ -170,11 +171,14 @@ def frame_camera(
     rotation = np.array(cam.rotation_euler.to_matrix())  # columns: right, up, backward
     rel = (points - np.asarray(cam.location)) @ rotation
     depth = -rel[:, 2]
-    image = rel[:, :2] / depth[:, None]  # tangent-plane coordinates
+    image = rel[:, :2] if ortho else rel[:, :2] / depth[:, None]  # on the image plane
     lo, hi = image.min(0), image.max(0)
     half = (hi - lo).max() / 2 * (1.0 + 2.0 * margin)
     cam.data.sensor_fit = "AUTO"
-    cam.data.lens = cam.data.sensor_width / (2.0 * half)
+    if ortho:
+        cam.data.type, cam.data.ortho_scale = "ORTHO", 2.0 * half
+    else:
+        cam.data.lens = cam.data.sensor_width / (2.0 * half)
     cam.data.shift_x, cam.data.shift_y = ((lo + hi) / 2 / (2.0 * half)).tolist()
     cam.data.clip_start = 0.01
     return cam
@@ -218,7 +222,7 @@ def staged_cameras(
     rest = rest @ world[:3, :3].T + world[:3, 3]
     head_top = rest[:, 2].max()
     whole = rest[rest[:, 2] > rest[:, 2].min() + 0.016]
-    whole = np.vstack([whole, [[0.0, 0.0, head_top + 0.012]]])
+    whole = np.vstack([whole, [[0.0, 0.0, head_top + 0.02]]])
     front = frame_camera(scene, "Front", whole, 0.0, 4.0, 0.9, 0.0)
     face = np.concatenate(
         [template.region(n) for n in ("brows", "eyelid_upper_left", "eyelid_upper_right", "lips")]
@@ -259,6 +263,17 @@ def render_sheet(out: Path, shots: list[tuple[int, bpy.types.Object]]) -> Path:
     image.file_format = "PNG"
     image.save()
     return out / "demo_sheet.png"
+
+
+def lighten_for_video(head: bpy.types.Object) -> None:
+    """Halve the video's render time (measured: 4.2 -> 2.2 CPU-s a frame) where a 320-pixel
+    frame cannot show the difference: subdivision level 1 instead of 2, and Christensen-
+    Burley subsurface scattering instead of the random walk."""
+    head.modifiers["Subdivision"].render_levels = 1
+    for mat in head.data.materials:
+        for node in mat.node_tree.nodes if mat.node_tree else ():
+            if node.bl_idname == "ShaderNodeBsdfPrincipled":
+                node.subsurface_method = "BURLEY"
 
 
 def render_video(out: Path) -> Path | None:
@@ -318,6 +333,7 @@ def main() -> int:
     print(f"saved {out / 'demo.blend'} ({head.name}, strip '{strip}')")
     if not args.no_video:
         cycles(scene, VIDEO_SIZE, args.samples, "FAST")
+        lighten_for_video(head)
         start = time.perf_counter()
         video = render_video(out)
         if video is not None:

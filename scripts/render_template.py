@@ -47,7 +47,7 @@ STILLS = (
     ("head_blink", "close", {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}),
 )
 SPACING = 0.24  # metres between the heads of the template sheet
-STILL_SIZE = 720
+STILL_SIZE = 600
 
 
 def posed_head(template: Template, name: str, units: dict[str, float]) -> bpy.types.Object:
@@ -85,9 +85,9 @@ def render_template_sheet(template: Template, out: Path, samples: int) -> None:
     points = np.concatenate([_world_vertices(h) for h in heads])
     points = points[points[:, 2] > 0.016]
     points = np.vstack([points, [[0.0, 0.0, points[:, 2].max() + 0.01]]])
-    cam = demo.frame_camera(scene, "Sheet", points, 0.0, 3.0, 2.6, 0.0)
+    cam = demo.frame_camera(scene, "Sheet", points, 0.0, 3.0, 2.6, 0.02, ortho=True)
     scene.camera = cam
-    demo.studio(scene, Vector((0.0, 0.0, 0.15)), spread=2.2)
+    demo.studio(scene, Vector((0.0, 0.0, 0.15)), spread=3.0)
     demo.cycles(scene, 1, samples, "HIGH")
     scene.render.resolution_x, scene.render.resolution_y = 1500, 420
     _save(scene, out)

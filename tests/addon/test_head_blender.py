@@ -221,6 +221,11 @@ def test_shape_keys_and_arkit_keys_play_through_the_subdivision(addon, template)
     assert len(opened) == len(rest) and np.abs(opened - rest).max() > 0.01
 
 
+@pytest.mark.xfail(
+    bpy.app.version < (4, 4, 0),
+    reason="known bug (issue 23): on Blender 4.2 the mid-face renders teal, not skin",
+    strict=True,
+)
 def test_head_renders_in_cycles(addon, tmp_path):
     """The node trees compile: a tiny Cycles render has no magenta (missing shader) pixels
     and shows a face-lit head against the dark world."""
