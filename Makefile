@@ -67,9 +67,18 @@ dist: $(VENV)/.ready
 
 # README's main command: install the zip into a throwaway Blender user folder (PyPI bpy),
 # animate the bundled head from demo/speech.wav, save out/demo.blend, render
-# out/demo_sheet.png and out/demo.mp4.
-demo: dist
-	$(PY) scripts/demo.py
+# out/demo_sheet.png and out/demo.mp4. Its own venv with Blender alone (deps/demo.txt):
+# no torch, no speech engines.
+DEMO_VENV := .venv-demo
+DEMO_PY := $(DEMO_VENV)/bin/python
+$(DEMO_VENV)/.ready: deps/demo.txt
+	test -x $(DEMO_PY) || $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_PY) -m pip install -q $(if $(wildcard /opt/wheels),--find-links /opt/wheels) -r deps/demo.txt
+	touch $@
+
+demo: $(DEMO_VENV)/.ready
+	$(DEMO_PY) build.py
+	$(DEMO_PY) scripts/demo.py
 
 # Speed and memory benchmarks (ratios against their targets; docs/RESULTS.md).
 bench: $(VENV)/.ready
@@ -109,4 +118,4 @@ evaluate: $(VENV)/.ready system-deps recordings
 	$(PY) -m core.eval --corpus $(CORPUS) --weights $(WEIGHTS) --json $(dir $(WEIGHTS))eval.json
 
 clean:
-	rm -rf $(VENV) .cache dist out .venv-bpy-* build/chroot-trixie
+	rm -rf $(VENV) $(DEMO_VENV) .cache dist out .venv-bpy-* build/chroot-trixie

@@ -310,6 +310,7 @@ def main() -> int:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
+    bpy.context.preferences.filepaths.save_version = 0  # no demo.blend1 beside demo.blend
     install(zip_path)
     _say_which_network()
     head, strip, last_spoken = build_scene()

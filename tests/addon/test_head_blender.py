@@ -221,14 +221,11 @@ def test_shape_keys_and_arkit_keys_play_through_the_subdivision(addon, template)
     assert len(opened) == len(rest) and np.abs(opened - rest).max() > 0.01
 
 
-@pytest.mark.xfail(
-    bpy.app.version < (4, 4, 0),
-    reason="known bug (issue 23): on Blender 4.2 the mid-face renders teal, not skin",
-    strict=True,
-)
 def test_head_renders_in_cycles(addon, tmp_path):
     """The node trees compile: a tiny Cycles render has no magenta (missing shader) pixels
-    and shows a face-lit head against the dark world."""
+    and shows a warm, lit face against the dark world. Judged on a patch at 16 samples:
+    random-walk subsurface scattering picks one colour channel per path, so a single pixel
+    at 2 samples can come out teal on Blender 4.2 (issue 23) or orange on 5.0."""
     head = _added_head()
     scene = bpy.context.scene
     cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
@@ -240,7 +237,7 @@ def test_head_renders_in_cycles(addon, tmp_path):
     light.rotation_euler = (np.radians(60), 0.0, np.radians(-30))
     scene.collection.objects.link(light)
     scene.render.engine = "CYCLES"
-    scene.cycles.samples, scene.cycles.use_denoising = 2, False
+    scene.cycles.samples, scene.cycles.use_denoising = 16, False
     scene.render.resolution_x = scene.render.resolution_y = 48
     scene.render.filepath = str(tmp_path / "head.png")
     assert bpy.ops.render.render(write_still=True) == {"FINISHED"}
@@ -250,5 +247,6 @@ def test_head_renders_in_cycles(addon, tmp_path):
     rgb = px.reshape(48, 48, 4)[..., :3]
     magenta = (rgb[..., 0] > 0.8) & (rgb[..., 1] < 0.2) & (rgb[..., 2] > 0.8)
     assert not magenta.any()
-    assert rgb[24, 24].mean() > 0.1 and rgb[24, 24, 0] > rgb[24, 24, 2]  # warm skin mid-face
+    face = rgb[20:28, 20:28].mean(axis=(0, 1))  # the middle of the face
+    assert face.mean() > 0.1 and face[0] > face[1] > face[2]  # lit, warm skin
     assert head.name in bpy.data.objects
