@@ -105,14 +105,20 @@ def object_kind(obj: bpy.types.Object) -> str:
     return f"{article} {label} object"
 
 
-def check_editable(obj: bpy.types.Object | None, context) -> bpy.types.Object:
-    """The errors an animator can fix before anything is computed."""
+def check_mesh(obj: bpy.types.Object | None) -> bpy.types.Object:
+    """A mesh in Object Mode: what both writing and reading MeshTalk's output need."""
     if obj is None:
         raise MeshTalkError("Choose a target mesh object in the MeshTalk panel")
     if obj.type != "MESH":
         raise MeshTalkError(f"'{obj.name}' is {object_kind(obj)}, not a mesh")
     if obj.mode == "EDIT" or obj.data.is_editmode:
         raise MeshTalkError(f"'{obj.name}' is in Edit Mode: switch to Object Mode first")
+    return obj
+
+
+def check_editable(obj: bpy.types.Object | None, context) -> bpy.types.Object:
+    """The errors an animator can fix before anything is computed."""
+    check_mesh(obj)
     if obj.library is not None or obj.data.library is not None:
         raise MeshTalkError(
             f"'{obj.name}' is linked from a library and cannot be changed: make it local first"

@@ -22,7 +22,7 @@ import numpy as np
 from .audio import AudioError, n_video_frames, prepare_audio, read_audio
 from .framerate import resample_stream
 from .network import DEFAULT_CHUNK_FRAMES, Animator, WeightsError
-from .retarget import character_face, fit_arkit_weights
+from .retarget import character_face
 from .settings import Settings
 from .strength import Strength
 from .template import ASSETS, Template, load_template
@@ -173,11 +173,6 @@ def neutral_face(path: Path | None, template: Template) -> np.ndarray | None:
     if len(verts) == template.n_vertices:
         return verts
     return character_face(verts, template).template_input
-
-
-def arkit_weights(session: Session, block: Block, template: Template) -> np.ndarray:
-    """(n, 52) ARKit weights fitted to a block's offsets (bounded least squares per frame)."""
-    return fit_arkit_weights(session.offsets(block), template.arkit_deltas).weights
 
 
 # ---------------------------------------------------------------------------------------

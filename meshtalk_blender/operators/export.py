@@ -198,16 +198,6 @@ def export(
     )
 
 
-def _exportable(obj: bpy.types.Object | None) -> bpy.types.Object:
-    if obj is None:
-        raise MeshTalkError("Choose a target mesh object in the MeshTalk panel")
-    if obj.type != "MESH":
-        raise MeshTalkError(f"'{obj.name}' is a {obj.type.lower()}, not a mesh")
-    if obj.mode == "EDIT" or obj.data.is_editmode:
-        raise MeshTalkError(f"'{obj.name}' is in Edit Mode: switch to Object Mode first")
-    return obj
-
-
 class MESHTALK_OT_export_animation(bpy.types.Operator):
     """Write the target's MeshTalk animation to a file: .npz, .pc2 or .glb (template-topology
     characters), .csv (Live Link Face, for Unreal and MetaHuman) or .json (ARKit curves)"""
@@ -230,7 +220,7 @@ class MESHTALK_OT_export_animation(bpy.types.Operator):
         obj = bpy.data.objects.get(name) if name else context.scene.meshtalk.target
         if name and obj is None:
             raise MeshTalkError(f"No object named '{name}'")
-        return _exportable(obj)
+        return targets.check_mesh(obj)
 
     def invoke(self, context: bpy.types.Context, event) -> set[str]:
         try:
