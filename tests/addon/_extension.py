@@ -121,3 +121,46 @@ try:
     )
 except ImportError:  # pragma: no cover
     pass
+
+
+# ------------------------------------------------------------------ shared by the mode tests
+
+
+def new_scene(fps: int = 30, strip_frame: int = 1) -> dict:
+    """An empty file with the demo speech starting at `strip_frame` (a sound strip where this
+    Blender can make one); returns the extra generate() arguments."""
+    import bpy
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = fps, 1.0
+    return speech_at(strip_frame)
+
+
+def evaluated(obj, frame: int):
+    """The object's vertices as they play at `frame` (through the depsgraph)."""
+    import bpy
+    import numpy as np
+
+    bpy.context.scene.frame_set(frame)
+    mesh = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
+    co = np.empty(len(mesh.vertices) * 3, np.float32)
+    mesh.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3)
+
+
+def max_vertex_error(a, b) -> float:
+    import numpy as np
+
+    return float(np.sqrt(((a - b) ** 2).sum(-1)).max())
+
+
+def session_vertices(speech16k, rest, seed: int = 0, fps: float = 30):
+    """The runtime's inference path: what the add-on must reproduce."""
+    import numpy as np
+
+    from core.runtime.session import Session
+    from core.runtime.settings import Settings
+
+    session = Session(Settings(fps=fps, seed=seed, weights=weights()), rest)
+    return np.concatenate([session.vertices(b) for b in session.run(speech16k, 16000)])

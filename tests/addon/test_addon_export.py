@@ -17,8 +17,6 @@ import _extension as ext  # noqa: E402
 from core.runtime.audio import load_audio  # noqa: E402
 from core.runtime.outputs import compact_basis, read_glb, read_pc2  # noqa: E402
 from core.runtime.outputs.gltf import accessor_array  # noqa: E402
-from core.runtime.session import Session  # noqa: E402
-from core.runtime.settings import Settings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -31,29 +29,8 @@ def speech():
     return load_audio(ext.SPEECH)
 
 
-def animate(speech: np.ndarray, rest: np.ndarray, seed: int = 0, fps: float = 30) -> np.ndarray:
-    """The runtime's inference path: what the add-on's generation reproduces."""
-    session = Session(Settings(fps=fps, seed=seed, weights=ext.weights()), rest)
-    return np.concatenate([session.vertices(b) for b in session.run(speech, 16000)])
-
-
-def new_scene(fps: int, strip_frame: int) -> dict:
-    bpy.ops.wm.read_homefile(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = fps, 1.0
-    return ext.speech_at(strip_frame)
-
-
-def evaluated(obj, frame: int) -> np.ndarray:
-    bpy.context.scene.frame_set(frame)
-    mesh = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
-    co = np.empty(len(mesh.vertices) * 3, np.float32)
-    mesh.vertices.foreach_get("co", co)
-    return co.reshape(-1, 3)
-
-
-def max_error(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sqrt(((a - b) ** 2).sum(-1)).max())
+animate, new_scene, evaluated = ext.session_vertices, ext.new_scene, ext.evaluated
+max_error = ext.max_vertex_error
 
 
 def export(obj, path) -> set[str]:

@@ -14,8 +14,6 @@ from core.runtime.audio import load_audio  # noqa: E402
 from core.runtime.framerate import resample_frames  # noqa: E402
 from core.runtime.outputs import compact_basis, read_pc2  # noqa: E402
 from core.runtime.retarget import fit_arkit_weights  # noqa: E402
-from core.runtime.session import Session  # noqa: E402
-from core.runtime.settings import Settings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -23,19 +21,12 @@ def addon():
     return ext.install()
 
 
-class _Session:
-    """The runtime's inference path at 30 fps: what the add-on must reproduce."""
-
-    def animate(
-        self, audio16k: np.ndarray, rest: np.ndarray, seed: int = 0, fps: float = 30
-    ) -> np.ndarray:
-        session = Session(Settings(fps=fps, seed=seed, weights=ext.weights()), rest)
-        return np.concatenate([session.vertices(b) for b in session.run(audio16k, 16000)])
-
-
 @pytest.fixture(scope="module")
 def network():
-    return _Session()
+    class Session:  # the runtime's path, named as the tests read it
+        animate = staticmethod(ext.session_vertices)
+
+    return Session()
 
 
 @pytest.fixture(scope="module")
@@ -43,26 +34,7 @@ def speech():
     return load_audio(ext.SPEECH)
 
 
-def new_scene(fps: int = 30, strip_frame: int = 1) -> dict:
-    """An empty file with the demo speech starting at `strip_frame` (a sound strip where this
-    Blender can make one); returns the extra generate() arguments."""
-    bpy.ops.wm.read_homefile(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = fps, 1.0
-    return ext.speech_at(strip_frame)
-
-
-def evaluated(obj, frame: int) -> np.ndarray:
-    scene = bpy.context.scene
-    scene.frame_set(frame)
-    mesh = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
-    co = np.empty(len(mesh.vertices) * 3, np.float32)
-    mesh.vertices.foreach_get("co", co)
-    return co.reshape(-1, 3)
-
-
-def max_vertex_error(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sqrt(((a - b) ** 2).sum(-1)).max())
+new_scene, evaluated, max_vertex_error = ext.new_scene, ext.evaluated, ext.max_vertex_error
 
 
 def key_tolerance(offsets: np.ndarray, scale: float = 1.0) -> float:
