@@ -35,6 +35,7 @@ REAL_COLUMNS = (
     "pbm_closure",
     f"pbm_closure_within_{SLACK}f",
     "open_vowel_rate",
+    "lip_gap_p95_mm",
     "rounding_rate",
     "lip_corr_lag0",
     "lip_corr_best",
@@ -263,14 +264,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="per held-out voice / per list: P/B/M misses and the lip-gap lag",
     )
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--temperature", type=float, default=1.0, help="expressiveness")
+    parser.add_argument("--mouth-strength", type=float, default=1.0, help="0-2, as in the CLI")
+    parser.add_argument("--upper-strength", type=float, default=1.0, help="0-2, as in the CLI")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
     if args.no_recordings and not args.corpus:
         parser.error("--no-recordings needs --corpus")
-    methods = {NETWORK: meshtalk(args.weights, temperature=args.temperature)}
+    settings = {
+        "temperature": args.temperature,
+        "mouth_strength": args.mouth_strength,
+        "upper_strength": args.upper_strength,
+    }
+    methods = {NETWORK: meshtalk(args.weights, **settings)}
     if args.ablation:
-        methods["plain L2 (sampled)"] = meshtalk(args.ablation, temperature=args.temperature)
+        methods["plain L2 (sampled)"] = meshtalk(args.ablation, **settings)
     methods["phone recogniser + articulation"] = PhoneBaseline(cache=args.cache)
     results: dict = {}
     if not args.no_recordings:

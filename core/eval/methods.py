@@ -25,6 +25,8 @@ from ..data.make import frame_pitch, frame_rms
 from ..data.mouth import calibrate
 from ..data.phones import Phone
 from ..data.upper_face import UpperFaceHabits, blink_closure_weight, upper_face
+from ..runtime.session import Session
+from ..runtime.settings import Settings
 from ..runtime.template import apply_units
 from .cache import cached_phones
 from .phone_recognizer import recognize_phones
@@ -130,26 +132,25 @@ def run(
 
 @dataclass(frozen=True)
 class Network:
-    """A method running the exported network (numpy runtime) with codes sampled by `seed`."""
+    """A method running the exported network through the product's own inference path
+    (`runtime.session.Session`), so strengths and expressiveness act as they do for users."""
 
     animator: object
-    seed: int = 0
-    temperature: float = 1.0
-    lips_only: bool = False
+    settings: Settings = Settings()
 
     def __call__(self, audio: np.ndarray, n: int, face: Face) -> np.ndarray:
-        verts = self.animator.animate(
-            audio, face.rest, seed=self.seed, temperature=self.temperature, lips_only=self.lips_only
-        )
+        session = Session(self.settings, face.rest, network=self.animator)
+        verts = np.concatenate([session.vertices(b) for b in session.run(audio, 16000)])
         if len(verts) < n:  # the runtime rounds up; pad the rare short one with its last frame
             verts = np.concatenate([verts, np.repeat(verts[-1:], n - len(verts), axis=0)])
         return verts[:n]
 
     def with_seed(self, seed: int) -> Network:
-        return replace(self, seed=seed)
+        return replace(self, settings=replace(self.settings, seed=seed))
 
 
-def meshtalk(weights_path, seed: int = 0, temperature: float = 1.0) -> Network:
+def meshtalk(weights_path, **settings) -> Network:
+    """The network of `weights_path` with `Settings` fields (seed, temperature, strengths)."""
     from ..runtime.network import Animator
 
-    return Network(Animator(weights_path), seed, temperature)
+    return Network(Animator(weights_path), Settings(**settings))

@@ -135,6 +135,7 @@ class Totals:
     full_blinks: int = 0
     seconds: float = 0.0
     pbm_gap_mm: list[float] = field(default_factory=list)  # smallest lip gap in each P/B/M
+    gap_mm: list[float] = field(default_factory=list)  # the lip gap of every frame
     pause_frames: dict[str, int] = field(default_factory=dict)  # kind of silence -> eye-frames
     pause_open: dict[str, int] = field(default_factory=dict)  # ... with the eyes open
     lag: LagSums | None = None
@@ -144,6 +145,7 @@ class Totals:
         for name in _COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.pbm_gap_mm.extend(other.pbm_gap_mm)
+        self.gap_mm.extend(other.gap_mm)
         for name in ("pause_frames", "pause_open"):
             mine = getattr(self, name)
             for k, v in getattr(other, name).items():
@@ -168,6 +170,8 @@ class Totals:
             "rounding_rate": ratio(self.rounded, self.rounds),
             "blinks_per_min": 60 * ratio(self.blinks, self.seconds),
             "full_blink_share": ratio(self.full_blinks, self.blink_events),
+            # how wide the mouth opens (what mouth strength scales)
+            "lip_gap_p95_mm": float(np.percentile(self.gap_mm, 95)) if self.gap_mm else np.nan,
         }
         if self.lag is not None:
             lag, corr = self.lag.best()
@@ -238,6 +242,7 @@ def score(
     pred = pred[:n]
     t = Totals(frames=n, sequences=1, seconds=n / fps)
     gap = lip_gap(pred, template)
+    t.gap_mm = (1000 * gap).tolist()
     if truth is not None:
         truth = truth[:n]
         errors = lip_vertex_errors(pred, truth, template.region("lips"))
