@@ -8,6 +8,7 @@
   live in a slot's channelbag (layer → keyframe strip → channelbag), which 4.4–4.5 and 5.x
   make alike through the RNA API (`bpy_extras.anim_utils`' helper for it is 5.0+ only).
 - NLA strips of a slotted action must be told which slot to play.
+- Shape keys: 5.0 starts a new key at value 1.0, so a new key is set to 0 explicitly.
 """
 
 from __future__ import annotations
@@ -182,7 +183,15 @@ def remove_nla_track(id_data: bpy.types.ID, track_name: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# modifiers, misc
+# shape keys, modifiers
+
+
+def add_shape_key(obj: bpy.types.Object, name: str):
+    """A new shape key made from the basis, at value 0 (5.0 would start it at 1.0: a character
+    given the 52 ARKit keys would show every unit at full until something keys them)."""
+    key = obj.shape_key_add(name=name, from_mix=False)
+    key.value = 0.0
+    return key
 
 
 def move_modifier_first(obj: bpy.types.Object, modifier) -> None:

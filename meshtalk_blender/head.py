@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import bpy
 import numpy as np
 
+from . import compat
+
 MATERIAL_PREFIX = "MeshTalk_"
 CAP_MATERIAL = "collar"  # the cap over the neck's cut, and the band around the neck's base
 SUBDIVISION_NAME = "Subdivision"
@@ -829,5 +831,5 @@ def add_arkit_keys(obj: bpy.types.Object, template) -> None:
     if obj.data.shape_keys is None:
         obj.shape_key_add(name="Basis", from_mix=False)
     for name, delta in zip(template.arkit_names, template.arkit_deltas, strict=True):
-        key = obj.shape_key_add(name=name, from_mix=False)
+        key = compat.add_shape_key(obj, name)
         key.data.foreach_set("co", (template.vertices + delta).ravel())

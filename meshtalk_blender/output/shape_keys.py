@@ -6,6 +6,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from .. import compat
 from . import animation, ownership
 from .ownership import KEY_PREFIX
 
@@ -36,7 +37,7 @@ def write(
     curves: dict[str, np.ndarray] = {}
     co = rest.copy()
     for k in range(len(keys)):
-        kb = obj.shape_key_add(name=key_name(k), from_mix=False)
+        kb = compat.add_shape_key(obj, key_name(k))
         kb.slider_min, kb.slider_max = -1.0, 1.0
         co[target] = rest[target] + keys[k][present] * scale[k]
         kb.data.foreach_set("co", co.ravel())

@@ -136,6 +136,21 @@ def test_added_head_keeps_the_templates_vertices_faces_and_topology(addon, templ
     assert target.has_template_topology
 
 
+def test_added_head_with_arkit_keys_rests_until_animated(addon, template):
+    """Add › MeshTalk Head with its 52 ARKit keys shows the neutral face (Blender 5.0 starts
+    a new shape key at value 1)."""
+    assert bpy.ops.meshtalk.add_head(arkit_keys=True) == {"FINISHED"}
+    head = bpy.context.active_object
+    keys = head.data.shape_keys.key_blocks
+    assert [k.name for k in keys[1:]] == list(template.arkit_names)
+    assert all(k.value == 0 for k in keys[1:])  # (the Basis is the reference, not a unit)
+    mesh = head.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
+    co = np.empty(len(mesh.vertices) * 3, np.float32)
+    mesh.vertices.foreach_get("co", co)
+    n = template.n_vertices  # the subdivision adds vertices after the template's
+    assert np.abs(co.reshape(-1, 3)[:n] - template.vertices).max() < 1e-6
+
+
 def test_added_head_is_smooth_and_subdivided_for_renders(addon):
     head = _added_head()
     assert all(p.use_smooth for p in head.data.polygons)
