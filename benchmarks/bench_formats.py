@@ -1,15 +1,18 @@
 """Time and peak memory of every output format, end to end: audio file -> animation file.
 
     .venv/bin/python benchmarks/bench_formats.py [--minutes 5 10] [--formats npz pc2 csv …]
-                                                 [--openblas-threads N]
+                                                 [--openblas-threads N] [--weights FILE]
+                                                 [--repeats N]
 
 Each (clip length, format) runs `session.animate_file` in a fresh process (what
-`meshtalk animate speech.wav --out x.<suffix>` does, minus the interpreter's start), on real
-speech: demo/speech.wav repeated with 0.3 s pauses to 5 and 10 minutes (16 kHz, 30 fps,
-the bundled network). Reported per run: wall-clock and CPU seconds (all threads), times
-real time for both, the process's peak resident memory (VmHWM: the kernel's high-water mark
-of the child alone) and the file's size. A first row per length runs the network alone
-(blocks of vertices, no file) to show what the writing costs on top.
+`meshtalk animate speech.wav --out x.<suffix>` does), on real speech: demo/speech.wav
+repeated with 0.3 s pauses to 5 and 10 minutes (16 kHz, 30 fps, the bundled network or
+--weights). Reported per run: wall-clock and CPU seconds (all threads) of the whole process,
+from its start to the file on disk (interpreter, imports, network load included), times real
+time for both; the same for `animate_file` alone ("call"); the process's peak resident
+memory (VmHWM: the kernel's high-water mark of the child alone) and the file's size. A
+first row per length runs the network alone (blocks of vertices, no file) to show what the
+writing costs on top. With --repeats N each row is the run with the least CPU time of N.
 
 Targets: >= 150x real time end to end for .npz and .pc2; < 1 GB peak for every format.
 The machine's load average is printed with the numbers: on a shared machine wall-clock
@@ -26,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import wave
 from pathlib import Path
 
@@ -50,7 +54,7 @@ from core.runtime.session import Session, animate_file, load_network
 from core.runtime.settings import Settings
 
 wav, out = Path(sys.argv[2]), sys.argv[3]
-settings = Settings(fps=30.0)
+settings = Settings(fps=30.0, weights=Path(sys.argv[4]) if len(sys.argv) > 4 else None)
 wall, cpu = time.perf_counter(), time.process_time()
 if out == "-":  # the network alone: every block's vertices, no file
     session = Session(settings)
@@ -86,22 +90,35 @@ def speech(minutes: float, folder: Path) -> Path:
     return path
 
 
-def run(wav: Path, out: str, threads: int | None = None) -> dict:
+def run(wav: Path, out: str, threads: int | None = None, weights: Path | None = None) -> dict:
+    """One fresh process: the call's numbers from inside, the whole process's (start to
+    exit, so the file is on disk) from outside: wall clock here, CPU time from wait4."""
     env = {**os.environ}
     env.pop("PYTHONPATH", None)
     if threads is not None:
         env["OPENBLAS_NUM_THREADS"] = str(threads)
-    res = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(ROOT), str(wav), out],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=3600,
-    )
-    if res.returncode != 0:
-        raise SystemExit(f"run failed ({out}):\n{res.stderr[-3000:]}")
-    line = next(x for x in res.stdout.splitlines() if x.startswith("RESULT"))
-    return json.loads(line[len("RESULT") :])
+    cmd = [sys.executable, "-c", _CHILD, str(ROOT), str(wav), out]
+    cmd += [str(weights)] if weights is not None else []
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, text=True, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"run failed ({out}):\n{stderr.read()[-3000:]}")
+        line = next(x for x in stdout.read().splitlines() if x.startswith("RESULT"))
+    result = json.loads(line[len("RESULT") :])
+    result.update(process_wall=wall, process_cpu=usage.ru_utime + usage.ru_stime)
+    return result
+
+
+def best_run(wav: Path, out: str, args: argparse.Namespace) -> dict:
+    """The run with the least process CPU time of --repeats fresh processes."""
+    runs = [run(wav, out, args.openblas_threads, args.weights) for _ in range(args.repeats)]
+    return min(runs, key=lambda r: r["process_cpu"])
 
 
 def main() -> int:
@@ -109,16 +126,20 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, nargs="+", default=[5.0, 10.0])
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("--openblas-threads", type=int, help="OPENBLAS_NUM_THREADS of the runs")
+    parser.add_argument("--weights", type=Path, help="network weights (default: the bundled)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per row (least CPU kept)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="meshtalk-bench-formats-"))
     threads = args.openblas_threads or os.environ.get("OPENBLAS_NUM_THREADS", "OpenBLAS's default")
     print(
         f"{os.cpu_count()} CPUs, OpenBLAS threads: {threads}, "
-        f"load average {os.getloadavg()[0]:.2f} at the start"
+        f"load average {os.getloadavg()[0]:.2f} at the start, "
+        f"weights {args.weights or 'bundled'}"
     )
     header = (
         f"{'clip':>6} {'format':<10} {'frames':>6} {'wall s':>7} {'x real':>7} {'cpu s':>7} "
-        f"{'x cpu':>6} {'peak MB':>8} {'/1 GB':>6} {'file MB':>8}  target"
+        f"{'x cpu':>6} {'call wall':>10} {'call cpu':>9} {'peak MB':>8} {'/1 GB':>6} "
+        f"{'file MB':>8}  target"
     )
     print(header)
     failed = False
@@ -127,9 +148,9 @@ def main() -> int:
         seconds = minutes * 60
         for kind in ["network", *args.formats]:
             out = work / f"clip.{kind}"
-            r = run(wav, "-" if kind == "network" else str(out), args.openblas_threads)
+            r = best_run(wav, "-" if kind == "network" else str(out), args)
             out.unlink(missing_ok=True)
-            rtf, cpu_rtf = seconds / r["wall"], seconds / r["cpu"]
+            rtf, cpu_rtf = seconds / r["process_wall"], seconds / r["process_cpu"]
             notes = []
             if r["peak_mb"] >= TARGET_PEAK_MB:
                 notes.append("PEAK OVER 1 GB")
@@ -140,8 +161,9 @@ def main() -> int:
             failed |= any(n in ("BELOW", "PEAK OVER 1 GB") for n in notes)
             label = "(no file)" if kind == "network" else f".{kind}"
             print(
-                f"{minutes:>4g} m {label:<10} {r['frames']:>6} {r['wall']:>7.2f} {rtf:>6.0f}x "
-                f"{r['cpu']:>7.2f} {cpu_rtf:>5.0f}x {r['peak_mb']:>8.0f} "
+                f"{minutes:>4g} m {label:<10} {r['frames']:>6} {r['process_wall']:>7.2f} "
+                f"{rtf:>6.0f}x {r['process_cpu']:>7.2f} {cpu_rtf:>5.0f}x "
+                f"{seconds / r['wall']:>9.0f}x {seconds / r['cpu']:>8.0f}x {r['peak_mb']:>8.0f} "
                 f"{r['peak_mb'] / TARGET_PEAK_MB:>6.2f} {r['size'] / 1e6:>8.1f}  {' '.join(notes)}",
                 flush=True,
             )

@@ -48,18 +48,10 @@ sys.path.insert(0, str(ROOT))
 __import__("core")  # first: it picks OpenBLAS's kernels before numpy loads, as the CLI does
 import numpy as np  # noqa: E402
 
-from core.runtime.audio import (  # noqa: E402
-    log_mel_range,
-    n_mel_frames,
-    n_video_frames,
-    read_audio,
-    resample,
-    to_mono,
-    video_positions,
-)
+from core.runtime.audio import n_video_frames, read_audio, resample, to_mono  # noqa: E402
+from core.runtime.audio.features import clip_features  # noqa: E402
+from core.runtime.blas import blas_threads  # noqa: E402
 from core.runtime.network import DEFAULT_CHUNK_FRAMES, Animator  # noqa: E402
-from core.runtime.network.animator import _interpolate  # noqa: E402
-from core.runtime.network.layers import gumbel_noise  # noqa: E402
 
 TARGET_RTF = 100.0
 TARGET_PEAK_MB = 1024.0
@@ -212,8 +204,9 @@ def end_to_end(anim: Animator, path: Path) -> tuple[float, float, np.ndarray]:
 
 
 def stages(anim: Animator, path: Path) -> tuple[dict[str, tuple[float, float]], np.ndarray]:
-    """The same pipeline with a clock between stages: mirrors Animator.animate (_stream,
-    _features), chunk by chunk, with the stages' times summed over chunks."""
+    """The same pipeline with a clock between stages, on one thread: mirrors
+    Animator.animate (_stream, _chunks, _features) with OpenBLAS on one thread as it runs,
+    chunk by chunk, with the stages' times summed over chunks."""
     cfg, times = anim.config, {}
     clock = Clock()
 
@@ -227,33 +220,29 @@ def stages(anim: Animator, path: Path) -> tuple[dict[str, tuple[float, float]], 
     audio = resample(to_mono(samples), rate, cfg.sample_rate)
     del samples
     mark(f"mono + resample {rate} -> {cfg.sample_rate} Hz")
-    template = anim.default_template
-    n_frames, n_mel = n_video_frames(len(audio), cfg), n_mel_frames(len(audio), cfg)
-    out = np.empty((n_frames, anim.n_vertices, 3), np.float32)
-    rows_basis = anim.decoder.output_basis(None, template)
-    ident = anim.decoder.identity(template)
-    prior_state, decoder_state = anim.prior.initial_state(), anim.decoder.initial_state()
-    rng = np.random.default_rng(0)
-    mark("setup (identity, output basis)")
-    for start in range(0, n_frames, DEFAULT_CHUNK_FRAMES):
-        stop = min(n_frames, start + DEFAULT_CHUNK_FRAMES)
-        i0, i1, w = video_positions(start, stop, n_mel, cfg)
-        margin = cfg.audio_half_context
-        lo, hi = max(0, int(i0[0]) - margin), min(n_mel, int(i1[-1]) + margin + 1)
-        i1 = np.where(w > 0, i1, i0)
-        rows, where = np.unique(np.concatenate([i0, i1]) - lo, return_inverse=True)
-        mel = log_mel_range(audio, lo, hi, cfg)
-        mark("log-mel")
-        feats = _interpolate(anim.audio_encoder(mel, rows), where[: len(w)], where[len(w) :], w)
-        mark("audio encoder")
-        noise = gumbel_noise(rng, stop - start, cfg)
-        mark("Gumbel noise")
-        codes = anim.prior.sample(feats, prior_state, noise, anim.temperature_scale)
-        mark("prior sampling")
-        coeffs, decoder_state = anim.decoder.coefficients(codes, ident, decoder_state)
-        mark("decoder (LSTMs + MLP)")
-        anim.decoder.apply_basis(coeffs, rows_basis, out[start:stop])
-        mark("vertices (basis product)")
+    with blas_threads(1):
+        features = clip_features(audio, cfg)
+        mark(f"audio features ({cfg.front_end})")
+        template = anim.default_template
+        n_frames = n_video_frames(len(audio), cfg)
+        out = np.empty((n_frames, anim.n_vertices, 3), np.float32)
+        rows_basis = anim.decoder.output_basis(None, template)
+        ident = anim.decoder.identity(template)
+        prior_state, decoder_state = anim.prior.initial_state(), anim.decoder.initial_state()
+        rng = np.random.default_rng(0)
+        mark("setup (identity, output basis)")
+        for start in range(0, n_frames, DEFAULT_CHUNK_FRAMES):
+            stop = min(n_frames, start + DEFAULT_CHUNK_FRAMES)
+            feats = anim._features(features, start, stop)
+            mark("audio encoder")
+            offsets = anim.prior.logit_offsets(rng, stop - start, anim.temperature_scale)
+            mark("Gumbel noise")
+            codes = anim.prior.sample_with(feats, prior_state, offsets)
+            mark("prior sampling")
+            coeffs, decoder_state = anim.decoder.coefficients(codes, ident, decoder_state)
+            mark("decoder (LSTMs + MLP)")
+            anim.decoder.apply_basis(coeffs, rows_basis, out[start:stop])
+            mark("vertices (basis product)")
     return times, out
 
 
@@ -465,12 +454,12 @@ def main() -> int:
 
 
 def speed(report: dict, weights: Path, wav: Path, repeats: int) -> None:
-    """60 s, file -> vertices: end to end (as shipped, and with the worker thread that
-    overlaps chunks), and stage by stage."""
+    """60 s, file -> vertices: end to end (as shipped, with the worker thread that overlaps
+    chunks, and on one thread), and stage by stage."""
     secs = _seconds(wav)
     anims = {
-        "as shipped": Animator(weights),
-        "worker thread (overlap=True)": Animator(weights, overlap=True),
+        "as shipped (worker thread)": Animator(weights),
+        "one thread (overlap=False)": Animator(weights, overlap=False),
     }
     for anim in anims.values():
         end_to_end(anim, wav)  # warm-up: page cache, first-call allocations
@@ -480,7 +469,7 @@ def speed(report: dict, weights: Path, wav: Path, repeats: int) -> None:
         for _ in range(repeats):  # interleaved: both see the same load
             for name, anim in anims.items():
                 runs[name].append(end_to_end(anim, wav)[:2])
-        staged = [stages(anims["as shipped"], wav) for _ in range(repeats)]
+        staged = [stages(anims["as shipped (worker thread)"], wav) for _ in range(repeats)]
     report["load_60s"] = load
     print(
         f"\nload     1-min average {load['load_1min'][0]} -> {load['load_1min'][1]}; other "
@@ -524,7 +513,7 @@ def torch_comparison(report: dict, weights: Path, wav: Path, threads: int) -> No
     t_wall = sum(v[0] for v in t_stages.values())
     t_cpu = sum(v[1] for v in t_stages.values())
     same = bool(np.array_equal(info["codes"], _numpy_codes(Animator(weights), wav)))
-    numpy_best = report["numpy_60s"]["as shipped"]["wall"]["min"]
+    numpy_best = report["numpy_60s"]["as shipped (worker thread)"]["wall"]["min"]
     report["torch_60s"] = {
         "stages": t_stages,
         "wall": t_wall,
@@ -611,7 +600,7 @@ def baseline(report: dict, weights: Path, wav: Path, rev: str, repeats: int, wor
 
 def verdict(report: dict) -> None:
     if "numpy_60s" in report:
-        e2e = report["numpy_60s"]["as shipped"]
+        e2e = report["numpy_60s"]["as shipped (worker thread)"]
         best = e2e["rtf_wall"]["min"]
         print(
             f"\nend to end {best:.0f}x real time (best run; median "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,10 +79,22 @@ def _openblas_functions():
     return _openblas[0]
 
 
+_requests: list[int] = []  # thread counts asked for by the blocks running now, any thread
+_outside: list[int] = []  # OpenBLAS's count before the first of them
+_requests_lock = threading.Lock()
+
+
 @contextmanager
 def blas_threads(n: int) -> Iterator[None]:
-    """Run the block with OpenBLAS on `n` threads. Why: the ARKit fit's thousands of batched
-    52x52 solves ran 4x slower on OpenBLAS's threads than on one (docs/RESULTS.md)."""
+    """Run the block with OpenBLAS on at most `n` threads. Why: the ARKit fit's thousands of
+    batched 52x52 solves ran 4x slower on OpenBLAS's threads than on one (docs/RESULTS.md),
+    and an inference run's many medium-sized products took 2-4x the CPU time on two
+    threads (OpenBLAS's idle threads spin, and a busy second core stalls them); a run's
+    own worker thread uses that core instead. Some products (gemv, and gemm with a long
+    inner dimension) also round differently on more threads: on one thread the numbers do
+    not depend on the machine's core count. The count is process-wide and blocks may
+    overlap in several threads: the smallest count asked for holds until the last block
+    ends, which restores the count from before the first."""
     import numpy  # noqa: F401  (OpenBLAS is loaded with numpy)
 
     functions = _openblas_functions()
@@ -89,9 +102,14 @@ def blas_threads(n: int) -> Iterator[None]:
         yield
         return
     setter, getter = functions
-    before = int(getter())
-    setter(n)
+    with _requests_lock:
+        if not _requests:
+            _outside[:] = [int(getter())]
+        _requests.append(n)
+        setter(min(_requests))
     try:
         yield
     finally:
-        setter(before)
+        with _requests_lock:
+            _requests.remove(n)
+            setter(min(_requests) if _requests else _outside[0])

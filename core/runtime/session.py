@@ -13,19 +13,26 @@ from __future__ import annotations
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .audio import AudioError, n_video_frames, prepare_audio, read_audio
+from .audio.features import clip_features
+from .blas import blas_threads
+from .config import NetworkConfig
 from .framerate import resample_stream
-from .network import DEFAULT_CHUNK_FRAMES, Animator, WeightsError
+from .network import DEFAULT_CHUNK_FRAMES, Animator, WeightsError, read_config
 from .retarget import character_face
 from .settings import Settings
 from .strength import Strength
 from .template import ASSETS, Template, load_template
+
+if TYPE_CHECKING:
+    from .outputs.files import Writer
 
 WEIGHTS_PATH = ASSETS / "meshtalk.npz"
 
@@ -84,7 +91,7 @@ class Session:
         self.strength = Strength(settings, net, self.rest)
         # [c, 1] @ rows = vertices at the settings' strengths; the closing fields that keep
         # seals and blinks (`Strength`) are the last coefficients
-        rows = net.output_rows(self.rest, self.strength.scale)
+        rows = self.strength.rows
         self._rows = np.vstack([rows[:-1], self.strength.closing, rows[-1:]])
         self.n_frames = 0  # known once `run` has read the audio
 
@@ -98,19 +105,23 @@ class Session:
         sample_rate: int,
         progress: Progress | None = None,
         cancelled: IsCancelled | None = None,
+        *,
+        features: np.ndarray | None = None,
     ) -> Iterator[Block]:
         """Blocks of frames at `settings.fps`, in order, covering the clip. `samples`: any
         PCM or float, mono or multi-channel; `progress(fraction)` after each block;
-        `cancelled()` is asked before each block and stops the run with `Cancelled`."""
+        `cancelled()` is asked before each block and stops the run with `Cancelled`.
+        `features`: the clip's `clip_features`, if made already (`animate_file`)."""
         net, s = self.network, self.settings
-        audio = prepare_audio(samples, sample_rate, net.config.sample_rate)
-        if len(audio) == 0:
-            raise AudioError("the audio has no samples")
-        if not np.isfinite(audio).all():
-            raise AudioError("the audio contains NaN or infinite samples")
+        audio = network_audio(samples, sample_rate, net.config)
         n_in = n_video_frames(len(audio), net.config)
         chunks = net.iter_coefficients(
-            audio, self.rest, s.seed, s.temperature, chunk_frames=DEFAULT_CHUNK_FRAMES
+            audio,
+            self.rest,
+            s.seed,
+            s.temperature,
+            chunk_frames=DEFAULT_CHUNK_FRAMES,
+            features=features,
         )
         blocks, self.n_frames = resample_stream((c for _, c in chunks), n_in, net.fps, s.fps)
         done = 0
@@ -131,13 +142,14 @@ class Session:
         samples, rate = read_audio(path)
         return self.run(samples, rate, progress, cancelled)
 
-    def vertices(self, block: Block) -> np.ndarray:
-        """(n, V, 3) float32 vertices of a block, in the template's frame."""
-        return self.network.decoder.apply_basis(block.coefficients, self._rows)
+    def vertices(self, block: Block, out: np.ndarray | None = None) -> np.ndarray:
+        """(n, V, 3) float32 vertices of a block, in the template's frame; written into
+        `out` if given (a writer's buffer, reused block after block)."""
+        return self.network.decoder.apply_basis(block.coefficients, self._rows, out)
 
-    def offsets(self, block: Block) -> np.ndarray:
-        """(n, V, 3) float32 displacement from the neutral face."""
-        verts = self.vertices(block)
+    def offsets(self, block: Block, out: np.ndarray | None = None) -> np.ndarray:
+        """(n, V, 3) float32 displacement from the neutral face (into `out` if given)."""
+        verts = self.vertices(block, out)
         verts -= self.rest
         return verts
 
@@ -147,6 +159,16 @@ class Session:
         rows = self._rows.copy()
         rows[-1] -= self.rest.reshape(-1)
         return rows
+
+
+def network_audio(samples: np.ndarray, sample_rate: int, config: NetworkConfig) -> np.ndarray:
+    """Any samples as the network's input: mono at its rate, not empty, finite."""
+    audio = prepare_audio(samples, sample_rate, config.sample_rate)
+    if len(audio) == 0:
+        raise AudioError("the audio has no samples")
+    if not np.isfinite(audio).all():
+        raise AudioError("the audio contains NaN or infinite samples")
+    return audio
 
 
 def _checked(blocks: Iterator[np.ndarray], cancelled: IsCancelled | None) -> Iterator:
@@ -193,15 +215,51 @@ def animate_file(
     from .outputs.files import open_writer
 
     template = load_template()
-    session = Session(settings, neutral_face(template_face, template))
-    blocks = session.run_file(audio, progress)
-    first = next(blocks, None)  # reads the audio: the frame count is known from here
+    face = neutral_face(template_face, template)
+    clip, network, features = _read_while_loading(Path(audio), settings)
+    session = Session(settings, face, network)
+    blocks = session.run(clip, network.config.sample_rate, progress, features=features)
+    first = next(blocks, None)  # the frame count is known from here
     if first is None:
         raise AudioError(f"{audio}: no frames")
     with open_writer(out, fmt, session, template, compress=compress) as writer:
-        for block in _chain(first, blocks):
-            writer.write(block)
+        write_blocks(writer, _chain(first, blocks), session.network.overlap)
     return session.n_frames
+
+
+def _read_while_loading(audio: Path, settings: Settings) -> tuple[np.ndarray, Animator, np.ndarray]:
+    """(the clip at the network's rate, the network, the clip's features). The network loads
+    on a worker thread (inflating its arrays releases the GIL) while this thread decodes the
+    audio and runs the front end, which need only the weights file's config."""
+    config = read_config(settings.weights or WEIGHTS_PATH)
+    with ThreadPoolExecutor(1, thread_name_prefix="meshtalk-load") as pool:
+        network = pool.submit(load_network, settings.weights)
+        samples, rate = read_audio(audio)
+        clip = network_audio(samples, rate, config)
+        del samples
+        with blas_threads(1):  # as `Animator._stream` runs it; two threads: its default
+            features = clip_features(clip, config, workers=2)
+        return clip, network.result(), features
+
+
+def write_blocks(writer: Writer, blocks: Iterator[Block], overlap: bool = True) -> None:
+    """Every block into `writer`. With `overlap`, the writing (vertex product, ARKit fit,
+    file) runs on a worker thread while this thread makes the next block (the network's
+    frame loops): two cores at work, at most one block behind. OpenBLAS stays on one thread
+    meanwhile (`Animator._stream`), so the numbers do not depend on which thread ran."""
+    with blas_threads(1):
+        if not overlap:
+            for block in blocks:
+                writer.write(block)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="meshtalk-writer") as pool:
+            pending = None
+            for block in blocks:
+                if pending is not None:
+                    pending.result()  # errors surface at once; memory stays bounded
+                pending = pool.submit(writer.write, block)
+            if pending is not None:
+                pending.result()
 
 
 def _chain(first: Block, rest: Iterator[Block]) -> Iterator[Block]:
@@ -234,6 +292,8 @@ def animate_files(
 ) -> Iterator[str]:
     """Several clips on `workers` processes, each loading the network once; yields each
     output path as it is written."""
+    from concurrent.futures import ProcessPoolExecutor  # imports multiprocessing: only here
+
     load_network(settings.weights)  # fail early, in the caller's process, on a bad file
     args = [(a, o, template_face, fmt, compress) for a, o in jobs]
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(settings,)) as pool:

@@ -82,7 +82,9 @@ class Strength:
                 for side, unit in (("left", "eyeBlinkLeft"), ("right", "eyeBlinkRight"))
             ),
         ]
-        made, scaled = net.output_rows(rest), net.output_rows(rest, self.scale)
+        made = net.output_rows(rest)
+        scaled = made if self.scale is None else net.output_rows(rest, self.scale)
+        self.rows = scaled  # (K+1, V*3) output rows at these strengths (made once: 8 MB)
         self._made = np.stack([k.rows(made) for k in self.keepers], 1)  # (K+1, keepers)
         self._scaled = np.stack([k.rows(scaled) for k in self.keepers], 1)
         self._rest_gaps = [

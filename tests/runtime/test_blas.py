@@ -1,4 +1,5 @@
-"""OpenBLAS kernel selection: only kernels the CPU supports, never over the user's choice."""
+"""OpenBLAS kernel selection: only kernels the CPU supports, never over the user's choice;
+thread counts asked for by overlapping blocks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from core.runtime.blas import kernel_for, select_openblas_kernels
 
@@ -44,3 +47,33 @@ def test_not_after_numpy_and_not_over_the_user(tmp_path):
         env=env | {"OPENBLAS_CORETYPE": "Prescott"},
     ).stdout
     assert mine.strip() == "Prescott"
+
+
+def test_thread_requests_overlap_across_threads_and_restore():
+    """blas_threads is process-wide: nested and overlapping blocks in several threads keep
+    the smallest count until the last ends, then the count from before comes back."""
+    import threading
+
+    from core.runtime.blas import _openblas_functions, blas_threads
+
+    functions = _openblas_functions()
+    if functions is None:
+        pytest.skip("no OpenBLAS")
+    setter, getter = functions
+    before = int(getter())
+    entered, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with blas_threads(1):
+            entered.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=other)
+    with blas_threads(2):
+        worker.start()
+        entered.wait(10)
+        assert int(getter()) == 1
+    assert int(getter()) == 1  # the other thread's block is still running
+    release.set()
+    worker.join()
+    assert int(getter()) == before

@@ -374,6 +374,30 @@ def test_every_format_of_one_session_agrees(tmp_path, random_weights, template):
     assert read_pc2(out["pc2"]).frames.shape == verts.shape
 
 
+def test_the_worker_threads_write_the_same_files(tmp_path, random_weights, monkeypatch):
+    """`animate_file` with the network's worker threads (the default: features, next chunk
+    and writing beside the frame loops) and without them: byte for byte the same files, and
+    OpenBLAS's thread count is back to what it was."""
+    from core.runtime.blas import _openblas_functions
+    from core.runtime.session import animate_file, load_network
+
+    audio = ROOT / "demo" / "speech.wav"
+    settings = Settings(fps=24, seed=3, weights=random_weights)
+    network = load_network(random_weights)
+    functions = _openblas_functions()
+    before = functions[1]() if functions else None
+    files = {}
+    for overlap in (True, False):
+        monkeypatch.setattr(network, "overlap", overlap)
+        for kind in ("npz", "pc2"):
+            path = tmp_path / f"{overlap}.{kind}"
+            animate_file(audio, path, settings)
+            files[overlap, kind] = path.read_bytes()
+    assert files[True, "npz"] == files[False, "npz"]
+    assert files[True, "pc2"] == files[False, "pc2"]
+    assert (functions[1]() if functions else None) == before
+
+
 # ---------------------------------------------------------------------------------------
 # streaming: no partial files, counts checked, weights-only writers
 

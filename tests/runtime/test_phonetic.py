@@ -308,6 +308,14 @@ def test_gmm_stride_scores_the_same_frames_exactly(model, speech):
     assert np.abs(some[middle] - every[middle]).mean() < 3.0  # interpolated, not exact
 
 
+def test_gaussians_on_two_threads_give_the_same_scores(model, speech):
+    features = P.dynamic_features(P.batch_cmn(P.sphinx_cepstra(as_float(speech), model))[0])
+    one = P.senone_scores(features, model)
+    assert np.array_equal(P.senone_scores(features, model, workers=2), one)
+    feats = P.phonetic_features(as_float(speech), model, workers=2)
+    assert np.array_equal(feats, P.phonetic_features(as_float(speech), model))
+
+
 def reference_loop(scores, model, scale, penalty, at):
     """The phone loop's forward-backward, the textbook way: float64, normalised every step,
     the transition matrix to the power of each gap, trapezoid weights on the emissions."""

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from core.runtime.retarget import (
+    ArkitFitter,
     _primal_active_set,
     character_face,
     fit_arkit_weights,
@@ -31,6 +32,17 @@ def test_exact_weights_are_recovered(template):
     assert fit.weights.shape == (300, 52) and fit.weights.dtype == np.float32
     assert np.abs(fit.weights - truth).max() < 1e-3
     assert fit.rms_residual < 1e-6
+
+
+def test_the_fitter_of_a_clip_gives_the_same_weights(template):
+    """ArkitFitter (the writers': Gram matrix once, no residual) == fit_arkit_weights."""
+    rng = np.random.default_rng(3)
+    offsets = template.pose(_smooth_weights(rng, 200, scale=3.0)) - template.vertices
+    offsets += rng.normal(0, 5e-4, offsets.shape).astype(np.float32)
+    fitter = ArkitFitter(template.arkit_deltas)
+    for block in (offsets[:120], offsets[120:], offsets[7:8]):
+        expected = fit_arkit_weights(block, template.arkit_deltas).weights
+        assert fitter.weights(block).tobytes() == expected.tobytes()
 
 
 def test_bounds_hold_and_match_scipy_bvls(template):

@@ -21,7 +21,8 @@ from core.runtime.network import (
     WeightsFormatError,
     WeightsMismatchError,
 )
-from core.runtime.network.weights import META_KEY, load_weights
+from core.runtime.network.layers import gumbel_noise
+from core.runtime.network.weights import META_KEY, load_weights, read_config
 from core.runtime.npzio import save_npz
 from core.runtime.template import load_template
 from core.train.export import build_random, export_weights, load_exported, main, save_checkpoint
@@ -188,7 +189,7 @@ def test_overlapped_chunks_equal_sequential(files, speech):
     import threading
 
     audio = np.concatenate([speech] * 3)
-    seq, par = Animator(files["float16"]), Animator(files["float16"], overlap=True)
+    seq, par = Animator(files["float16"], overlap=False), Animator(files["float16"])
     assert par.overlap and not seq.overlap
     for chunk in (16, 50, 10_000):
         assert np.array_equal(par.animate(audio, seed=2, chunk_frames=chunk),
@@ -204,6 +205,22 @@ def test_overlapped_chunks_equal_sequential(files, speech):
     next(gen)
     gen.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("meshtalk-runtime")]
+
+
+def test_logit_offsets_are_the_gumbel_noise_sample_adds(files):
+    """The fused noise (three passes) draws and adds exactly what gumbel_noise + sample do."""
+    anim = Animator(files["float16"])
+    for temperature in (1.0, 0.37):
+        fused = anim.prior.logit_offsets(np.random.default_rng(5), 40, temperature)
+        noise = gumbel_noise(np.random.default_rng(5), 40, anim.config)
+        plain = noise.reshape(40, -1) * np.float32(temperature) + anim.prior.out_b
+        assert fused.tobytes() == plain.tobytes()
+    assert np.array_equal(anim.prior.logit_offsets(None, 3, 1.0), np.tile(anim.prior.out_b, (3, 1)))
+
+
+def test_the_config_alone_is_the_files_config(files):
+    for path in files.values():
+        assert read_config(path) == load_weights(path).config
 
 
 # ---------------------------------------------------------------------------- API

@@ -18,16 +18,19 @@ def n_feature_frames(n_samples: int, cfg: NetworkConfig) -> int:
     return n_mel_frames(n_samples, cfg)
 
 
-def clip_features(audio16k: np.ndarray, cfg: NetworkConfig) -> np.ndarray:
+def clip_features(audio16k: np.ndarray, cfg: NetworkConfig, workers: int = 1) -> np.ndarray:
     """(frames, cfg.n_features) float32 at 100 frames a second for mono 16-kHz audio.
 
     The whole clip at once: the phonetic front end normalises the cepstral mean over the
     clip, and the log-mel front end may subtract the clip's speech mean (a 10-minute clip's
-    features are ~20 MB, so nothing needs chunking here)."""
+    features are ~20 MB, so nothing needs chunking here). `workers`: threads for the
+    phonetic front end's Gaussians (the same numbers on any count)."""
     if cfg.front_end == "phonetic":
         from .phonetic import load_acoustic_model, phonetic_features
 
-        feats = phonetic_features(audio16k, load_acoustic_model(), smooth=cfg.phonetic_smoothing)
+        feats = phonetic_features(
+            audio16k, load_acoustic_model(), smooth=cfg.phonetic_smoothing, workers=workers
+        )
     else:
         feats = log_mel(audio16k, cfg)
         if cfg.mel_centring == "utterance":

@@ -10,6 +10,7 @@ from .weights import (
     WeightsFormatError,
     WeightsMismatchError,
     load_weights,
+    read_config,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "WeightsFormatError",
     "WeightsMismatchError",
     "load_weights",
+    "read_config",
 ]

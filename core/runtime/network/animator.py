@@ -25,8 +25,8 @@ from ..audio import (
     video_positions,
 )
 from ..audio.features import clip_features
+from ..blas import blas_threads
 from ..config import NetworkConfig
-from .layers import gumbel_noise
 from .modules import AudioEncoder, Decoder, Prior
 from .weights import (
     WeightsMismatchError,
@@ -44,16 +44,17 @@ class Animator:
     one Animator can serve several threads."""
 
     def __init__(
-        self, weights_path: str | Path, n_vertices: int | None = None, *, overlap: bool = False
+        self, weights_path: str | Path, n_vertices: int | None = None, *, overlap: bool = True
     ) -> None:
         """Load and validate the weights file (raises a WeightsError subclass if unusable);
         `n_vertices`: the caller's mesh vertex count, checked against the model's.
         `overlap`: while this thread runs the frame loops (prior, LSTMs: Python loops, one
-        core) of a chunk, a worker thread prepares the next chunk's audio side (log-mel,
-        encoder, noise) and the previous chunk's vertices (matrix products that release the
-        GIL), so a free second core can do useful work. Same results either way. Off by
-        default: on the shared 2-core machine it was measured on, no core was free and it
-        cost 2-4% (docs/RESULTS.md); benchmarks/bench_runtime.py times both."""
+        core) of a chunk, a worker thread prepares the next chunk's audio side (encoder,
+        noise) and the previous chunk's vertices (matrix products that release the GIL),
+        and the phonetic front end scores its Gaussians on two threads, so a free second
+        core does useful work. Same results either way. On by default: it costs no CPU time
+        now that OpenBLAS runs on one thread during a run (its own spinning threads were
+        what made the worker cost 2-4% before); benchmarks/bench_runtime.py times both."""
         self.overlap = overlap
         self.weights = load_weights(weights_path, n_vertices)
         self.config: NetworkConfig = self.weights.config
@@ -139,14 +140,17 @@ class Animator:
         temperature: float = 1.0,
         *,
         chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+        features: np.ndarray | None = None,
     ) -> Iterator[tuple[int, np.ndarray]]:
         """(first frame, coefficients (n, K)) per chunk: the whole animation in K numbers per
         frame. Vertices are `[coeffs, 1] @ output_rows(...)`: affine in the coefficients, so
         frame-rate conversion, per-vertex strength and a shape-key basis can all work on
-        these few numbers instead of (T, V, 3) arrays."""
+        these few numbers instead of (T, V, 3) arrays. `features`: the clip's
+        `clip_features(audio16k, config)` if the caller made them already."""
         template = self.check_template(template_vertices)
         audio = self._audio(audio16k, None)
-        for start, coeffs, _, _ in self._stream(audio, template, seed, temperature, chunk_frames):
+        chunks = self._stream(audio, template, seed, temperature, chunk_frames, None, features)
+        for start, coeffs, _, _ in chunks:
             yield start, coeffs
 
     def output_rows(
@@ -245,36 +249,63 @@ class Animator:
         temperature: float,
         chunk_frames: int,
         finish: Callable[[int, np.ndarray], Any] | None = None,
+        features: np.ndarray | None = None,
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray, Any]]:
         """(first frame, coefficients, codes, finish(first frame, coefficients)) per chunk of
-        video frames, in order.
+        video frames, in order; `features`: the clip's `clip_features`, if already made.
 
         The encoder of a chunk sees its mel frames plus `audio_half_context` on each side,
         so its features equal the one-shot pass; prior and LSTMs carry their state. With
         `overlap`, chunk k+1's audio side and chunk k's `finish` (the vertex product) run on
         a worker thread while this thread runs chunk k+1's frame loops; the worker takes
-        them in that order, so the next chunk's features are never queued behind vertices."""
-        cfg = self.config
+        them in that order, so the next chunk's features are never queued behind vertices.
+
+        OpenBLAS runs on one thread until the run ends (also while the caller holds a
+        chunk): its own threads would spin or stall next to the frame loops and the worker,
+        and one thread computes the same numbers."""
         if chunk_frames < 1:
             raise ValueError("chunk_frames must be >= 1")
+        with blas_threads(1):
+            if features is None:  # the whole clip's, before the first chunk
+                features = clip_features(audio, self.config, self.feature_workers)
+            yield from self._chunks(
+                audio, features, template, seed, temperature, chunk_frames, finish
+            )
+
+    @property
+    def feature_workers(self) -> int:
+        """Threads for the audio features (the phonetic front end's Gaussians)."""
+        return 2 if self.overlap else 1
+
+    def _chunks(
+        self,
+        audio: np.ndarray,
+        features: np.ndarray,
+        template: np.ndarray,
+        seed: int,
+        temperature: float,
+        chunk_frames: int,
+        finish: Callable[[int, np.ndarray], Any] | None,
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, Any]]:
+        """`_stream`'s work."""
+        cfg = self.config
         n_frames = n_video_frames(len(audio), cfg)
         starts = list(range(0, n_frames, chunk_frames))
-        rng = np.random.default_rng(seed)  # drawn chunk after chunk, on one thread
-        greedy = temperature <= 0
+        rng = None if temperature <= 0 else np.random.default_rng(seed)  # used in chunk order
         temperature = temperature * self.temperature_scale
         ident = self.decoder.identity(template)
-        features = clip_features(audio, cfg)  # the whole clip's, before the first chunk
         prior_state = self.prior.initial_state()
         decoder_state = self.decoder.initial_state()
 
-        def prepare(start: int) -> tuple[np.ndarray, np.ndarray | None]:
+        def prepare(start: int) -> tuple[np.ndarray, np.ndarray]:
+            """The audio side of a chunk: encoder features and the logits' offsets."""
             stop = min(n_frames, start + chunk_frames)
-            noise = None if greedy else gumbel_noise(rng, stop - start, cfg)
-            return self._features(features, start, stop), noise
+            offsets = self.prior.logit_offsets(rng, stop - start, temperature)
+            return self._features(features, start, stop), offsets
 
-        def loops(feats: np.ndarray, noise: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        def loops(feats: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             nonlocal decoder_state
-            codes = self.prior.sample(feats, prior_state, noise, temperature)
+            codes = self.prior.sample_with(feats, prior_state, offsets)
             coeffs, decoder_state = self.decoder.coefficients(codes, ident, decoder_state)
             return coeffs, codes
 
@@ -288,10 +319,10 @@ class Animator:
             ahead = pool.submit(prepare, starts[0])
             held = None  # the previous chunk, yielded once its `finish` is done
             for k, start in enumerate(starts):
-                feats, noise = ahead.result()
+                feats, offsets = ahead.result()
                 if k + 1 < len(starts):
                     ahead = pool.submit(prepare, starts[k + 1])
-                coeffs, codes = loops(feats, noise)
+                coeffs, codes = loops(feats, offsets)
                 done = pool.submit(finish, start, coeffs) if finish else None
                 if held is not None:
                     yield held[0], held[1], held[2], held[3].result() if held[3] else None

@@ -188,7 +188,28 @@ class Prior:
             offsets = np.broadcast_to(self.out_b, (len(audio), len(self.out_b)))
         else:
             offsets = noise.reshape(len(audio), -1) * np.float32(temperature) + self.out_b
+        return self.sample_with(audio, state, offsets)
+
+    def sample_with(self, audio: np.ndarray, state: PriorState, offsets: np.ndarray) -> np.ndarray:
+        """`sample` with the logits' offsets (T, H*C) already made (`logit_offsets`)."""
         return self._run(state, audio, offsets, None)[0]
+
+    def logit_offsets(
+        self, rng: np.random.Generator | None, n_frames: int, temperature: float
+    ) -> np.ndarray:
+        """(n_frames, H*C) what `sample` adds to the logits: the output bias plus temperature
+        x Gumbel noise drawn from `rng` (the bias alone if rng is None: the argmax). The same
+        draws and the same numbers as `gumbel_noise` and `sample`, in three passes over the
+        noise instead of five: -log(e) * t == log(e) * -t exactly (only the sign differs)."""
+        if rng is None:
+            return np.broadcast_to(self.out_b, (n_frames, len(self.out_b)))
+        cfg = self.cfg
+        e = rng.standard_exponential((n_frames, cfg.heads * cfg.categories), dtype=np.float32)
+        np.maximum(e, np.float32(1e-30), out=e)
+        np.log(e, out=e)
+        np.multiply(e, -np.float32(temperature), out=e)
+        e += self.out_b
+        return e
 
     def teacher_forced_logits(self, codes: np.ndarray, audio: np.ndarray) -> np.ndarray:
         """Logits (T, H, C) given the codes, through the same incremental path as sampling."""

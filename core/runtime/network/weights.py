@@ -144,6 +144,23 @@ def load_weights(path: str | Path, n_vertices: int | None = None) -> Weights:
     return Weights(cfg, out, meta)
 
 
+def read_config(path: str | Path) -> NetworkConfig:
+    """The network config of a weights file, from its small JSON entry alone (no arrays
+    inflated): enough to prepare the audio while the arrays load."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsFileError(f"weights file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if META_KEY not in data.files:
+                raise WeightsFormatError(f"{path}: not a MeshTalk weights file")
+            return _parse_meta(path, data[META_KEY])["config_obj"]
+    except WeightsError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+        raise WeightsFileError(f"{path}: truncated or corrupted weights file ({exc})") from exc
+
+
 def _parse_meta(path: Path, raw: np.ndarray) -> dict[str, Any]:
     try:
         if raw.dtype.kind != "U" or raw.size != 1:

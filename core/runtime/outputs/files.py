@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ..retarget import fit_arkit_weights
+from ..retarget import ArkitFitter
 from .atomic import settle, temporary
 from .curves import ArkitCurvesJson
 from .gltf import GlbAnimation
@@ -36,7 +36,9 @@ WEIGHT_FORMATS = ("csv", "json")  # … of which these need nothing but the weig
 
 class Frames(Protocol):
     """Where writers read frames from (`Session` is one): the neutral face, the frame rate
-    and count, and each block's vertices and offsets (n, V, 3) in the template's frame."""
+    and count, and each block's vertices and offsets (n, V, 3) in the template's frame.
+    `out`: a buffer (n, V, 3) that frames made on request are written into (offsets always
+    are; vertices that exist already are returned as they are)."""
 
     rest: np.ndarray
     n_frames: int
@@ -44,9 +46,9 @@ class Frames(Protocol):
     @property
     def fps(self) -> float: ...
 
-    def vertices(self, block) -> np.ndarray: ...
+    def vertices(self, block, out: np.ndarray | None = None) -> np.ndarray: ...
 
-    def offsets(self, block) -> np.ndarray: ...
+    def offsets(self, block, out: np.ndarray | None = None) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,15 @@ class VertexFrames:
     def fps(self) -> float:
         return self._fps
 
-    def vertices(self, block: VertexBlock) -> np.ndarray:
+    def vertices(self, block: VertexBlock, out: np.ndarray | None = None) -> np.ndarray:
+        """The block's own vertices (no copy into `out`: they exist already)."""
         verts = np.asarray(block.vertices, np.float32)
         if verts.ndim != 3 or verts.shape[1:] != self.rest.shape:
             raise ValueError(f"a block must be (n, {len(self.rest)}, 3), got {verts.shape}")
         return verts
 
-    def offsets(self, block: VertexBlock) -> np.ndarray:
-        return self.vertices(block) - self.rest
+    def offsets(self, block: VertexBlock, out: np.ndarray | None = None) -> np.ndarray:
+        return np.subtract(self.vertices(block), self.rest, out=out)
 
 
 def format_of(path: Path, fmt: str | None = None) -> str:
@@ -97,6 +100,20 @@ def format_of(path: Path, fmt: str | None = None) -> str:
     return by_suffix
 
 
+class BlockBuffer:
+    """One (n, V, 3) float32 array that every block's vertices are written into: a fresh
+    37 MB array per block would cost page faults and cache misses, block after block."""
+
+    def __init__(self, n_vertices: int) -> None:
+        self._array = np.empty((0, n_vertices, 3), np.float32)
+
+    def __call__(self, n: int) -> np.ndarray:
+        """The first n frames of the buffer (grown if needed)."""
+        if n > len(self._array):
+            self._array = np.empty((n, *self._array.shape[1:]), np.float32)
+        return self._array[:n]
+
+
 class Pc2FileWriter:
     """Vertices only, as Blender's Mesh Cache modifier reads them (`PC2Writer` does the
     temporary file and the rename)."""
@@ -104,10 +121,11 @@ class Pc2FileWriter:
     def __init__(self, path: Path, frames: Frames) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._frames = frames
+        self._buffer = BlockBuffer(len(frames.rest))
         self._pc2 = PC2Writer(path, len(frames.rest), frames.n_frames)
 
     def write(self, block) -> None:
-        self._pc2.write(self._frames.vertices(block))
+        self._pc2.write(self._frames.vertices(block, self._buffer(len(block))))
 
     def __enter__(self) -> Pc2FileWriter:
         return self
@@ -132,12 +150,14 @@ class NpzFileWriter:
         self._entry = self._zip.open("vertices.npy", "w", force_zip64=True)
         header = {"descr": "<f4", "fortran_order": False, "shape": shape}
         np.lib.format.write_array_header_1_0(self._entry, header)
+        self._fitter = ArkitFitter(template.arkit_deltas)
+        self._buffer = BlockBuffer(len(frames.rest))
         self._weights: list[np.ndarray] = []
         self.written = 0
 
     def write(self, block) -> None:
-        offsets = self._frames.offsets(block)
-        self._weights.append(fit_arkit_weights(offsets, self._template.arkit_deltas).weights)
+        offsets = self._frames.offsets(block, self._buffer(len(block)))
+        self._weights.append(self._fitter.weights(offsets))
         offsets += self._frames.rest  # the vertices, without a second array
         self._entry.write(memoryview(np.ascontiguousarray(offsets, "<f4")).cast("B"))
         self.written += len(offsets)
@@ -192,6 +212,8 @@ class ArkitFileWriter:
         self.path = Path(path)
         self.tmp = temporary(self.path)
         self._frames, self._deltas = frames, template.arkit_deltas
+        self._fitter = ArkitFitter(template.arkit_deltas)
+        self._buffer = BlockBuffer(len(template.vertices))
         names = template.arkit_names
         if kind == "glb":
             self._file: IO = open(self.tmp, "wb")  # noqa: SIM115 - closed in __exit__
@@ -215,8 +237,8 @@ class ArkitFileWriter:
         """The ARKit weights fitted to a block's offsets (bounded least squares per frame)."""
         if self._frames is None:
             raise TypeError(f"{self.path}: opened for weights only; use write_weights")
-        fit = fit_arkit_weights(self._frames.offsets(block), self._deltas)
-        self._out.write_weights(fit.weights)
+        offsets = self._frames.offsets(block, self._buffer(len(block)))
+        self._out.write_weights(self._fitter.weights(offsets))
 
     def write_weights(self, weights: np.ndarray) -> None:
         """(n, 52) weights in the template's `arkit_names` order."""
