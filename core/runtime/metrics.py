@@ -38,6 +38,21 @@ def eyelid_gap(vertices: np.ndarray, template: Template, side: str) -> np.ndarra
     return _vertical_gap(vertices, template, EYELID_CENTRE[side])
 
 
+def mouth_corners(template: Template) -> tuple[int, int]:
+    """Template indices of the mouth corners: the rightmost and leftmost (character's) vertices
+    of the lips region on the neutral template (hm08 412 and 7172)."""
+    lips = template.region("lips")
+    x = template.vertices[lips, 0]
+    return int(lips[np.argmin(x)]), int(lips[np.argmax(x)])
+
+
+def mouth_width(vertices: np.ndarray, template: Template) -> np.ndarray:
+    """Corner-to-corner distance of the mouth in metres: (..., V, 3) -> (...). Rounding
+    (W, UW, OW) narrows it; a smile or a stretch widens it."""
+    a, b = mouth_corners(template)
+    return np.linalg.norm(vertices[..., a, :] - vertices[..., b, :], axis=-1)
+
+
 def lip_vertex_errors(pred: np.ndarray, truth: np.ndarray, lips: np.ndarray) -> np.ndarray:
     """(T,) per frame the largest L2 error over lip vertices (metres); LVE is their mean over
     frames (core.eval.scores sums them, and splits them by what each frame is saying)."""

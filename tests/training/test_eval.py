@@ -120,7 +120,7 @@ def _template_face():
 
 
 def test_mouth_corners_are_the_lips_extremes():
-    from core.eval.scores import mouth_corners, mouth_width
+    from core.runtime.metrics import mouth_corners, mouth_width
 
     template, face = _template_face()
     left, right = mouth_corners(template)
