@@ -23,6 +23,7 @@ LOSS_SETTINGS = (
     "closure_weight",
     "velocity_weight",
     "velocity_seal",
+    "width_weight",
     "voice_adversary_weight",
 )
 # What a refine takes from its own config besides the losses: the front end's centring (the
@@ -55,6 +56,10 @@ class ModelConfig(NetworkConfig):
     velocity_weight: float = 0.0
     # weight each motion step into or out of a seal-weighted frame like that frame
     velocity_seal: bool = False
+    # x the squared error (mm^2) of the corner-to-corner vector of the mouth on the audio-driven
+    # reconstruction: rounding (W, UW, OW) narrows the mouth by 5-7 mm, a change the vertex
+    # L2 over the whole mouth hardly weighs
+    width_weight: float = 0.0
     # x the confusion of a voice classifier on the audio features (core.train.voice_adversary)
     voice_adversary_weight: float = 0.0
     mouth_regions: tuple[str, ...] = ("mouth",)

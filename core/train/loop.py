@@ -40,6 +40,7 @@ NO_LIP_LOSSES = {
     "lip_vertex_weight": 0.0,
     "closure_weight": 0.0,
     "velocity_weight": 0.0,
+    "width_weight": 0.0,
 }
 
 

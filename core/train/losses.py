@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..eval.scores import CLOSED_MM
-from ..runtime.metrics import LIP_MIDLINE, landmark
+from ..runtime.metrics import LIP_MIDLINE, landmark, mouth_corners
 from ..runtime.template import Template
 from .config import ModelConfig
 from .model import MeshTalk
@@ -34,6 +34,7 @@ class RegionWeights:
     lid_pairs: np.ndarray  # (P, 2) int64: (upper-lid vertex, lower-lid vertex)
     lip_pairs: np.ndarray  # (Q, 2) int64: (upper-lip vertex, lower-lip vertex)
     lip_midline: np.ndarray  # (2,) int64: the inner lips at the midline (core.metrics.lip_gap)
+    corners: np.ndarray  # (1, 2) int64: the mouth corners (runtime.metrics.mouth_width)
 
 
 def _mask(template: Template, regions: tuple[str, ...], background: float) -> np.ndarray:
@@ -69,6 +70,7 @@ def region_weights(template: Template, cfg: ModelConfig) -> RegionWeights:
         lid_pairs=eyelid_pairs(template),
         lip_pairs=vertical_pairs(template, "lip_upper", "lip_lower"),
         lip_midline=np.array([landmark(template, i) for i in LIP_MIDLINE], np.int64),
+        corners=np.array([mouth_corners(template)], np.int64),
     )
 
 
@@ -169,7 +171,8 @@ class StageOneLoss(nn.Module):
     the audio-driven one (sealed frames of both weighted 1 + `seal_weight`; with
     `seal_frames` "bilabial" only those inside a P/B/M phone), and `velocity_weight` x the
     L2 of the lip vertices' frame-to-frame motion (velocity_l2; with `velocity_seal` its
-    steps at sealed frames weighted like them). With `voice_adversary_weight` and the number
+    steps at sealed frames weighted like them), `width_weight` x the error of the mouth
+    corners' vector (its width: rounding). With `voice_adversary_weight` and the number
     of training voices, a voice classifier on the audio features adds its cross-entropy (which
     trains it alone) and the weight x its confusion (which trains the encoders alone:
     VoiceAdversary). The lip-gap
@@ -188,6 +191,7 @@ class StageOneLoss(nn.Module):
         self.register_buffer("lid_pairs", torch.from_numpy(weights.lid_pairs))
         self.register_buffer("lip_pairs", torch.from_numpy(weights.lip_pairs))
         self.register_buffer("lip_midline", torch.from_numpy(weights.lip_midline))
+        self.register_buffer("corners", torch.from_numpy(weights.corners))
         self.register_buffer("all", torch.ones(len(weights.mouth)))
 
     def forward(
@@ -254,6 +258,9 @@ class StageOneLoss(nn.Module):
             steps = frames if self.cfg.velocity_seal else None
             out["velocity"] = velocity_l2(audio_pred, offsets, self.lips, steps)
             total = total + self.cfg.velocity_weight * out["velocity"]
+        if self.cfg.width_weight:
+            out["width"] = gap_loss(audio_pred, offsets, self.corners)
+            total = total + self.cfg.width_weight * out["width"]
         if self.cfg.closure_weight:
             out["closure"] = closure_loss(
                 audio_pred + template[:, None], self.lip_midline, bilabial

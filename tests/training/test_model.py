@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from core.data.identities import load_identity_targets
-from core.runtime.metrics import lip_gap
+from core.runtime.metrics import lip_gap, mouth_corners
 from core.runtime.template import load_template
 from core.train.config import ModelConfig
 from core.train.losses import (
@@ -390,6 +390,32 @@ def test_velocity_loss_charges_jitter_not_offsets(model, template):
     assert "velocity" not in plain and moving["velocity"].item() > 0
     extra = moving["total"] - plain["total"]
     assert extra.item() == pytest.approx(3.0 * moving["velocity"].item(), rel=1e-4)
+
+
+def test_width_loss_charges_a_mouth_that_does_not_round(model, template):
+    """width_weight compares the mouth corners' vector (what the rounding score measures): a
+    mouth 6 mm too wide costs (6 mm)^2, moving both corners together or any other vertex costs
+    nothing; on the audio-driven reconstruction it adds weight x that error to the total."""
+    w = region_weights(template, ModelConfig())
+    corners = torch.from_numpy(w.corners)
+    right, left = mouth_corners(template)
+    assert corners.tolist() == [[right, left]]
+    target = torch.from_numpy(np.repeat(template.vertices[None, None], 3, axis=1).copy())
+    wide = target.clone()
+    wide[..., left, 0] += 0.006  # the character's left corner 6 mm further out
+    assert gap_loss(wide, target, corners).item() == pytest.approx(36.0, rel=1e-4)
+    shifted = target.clone()
+    shifted[..., [right, left], 0] += 0.004  # the whole mouth 4 mm aside: same width
+    shifted[..., template.region("forehead"), :] += 0.01
+    assert gap_loss(shifted, target, corners).item() < 1e-6
+
+    model.eval()  # argmax codes: the same decode for both losses
+    mel, offsets, tmpl = batch(template, seed=7)
+    plain = StageOneLoss(ModelConfig(), w)(model, mel, offsets, tmpl)
+    rounded = StageOneLoss(ModelConfig(width_weight=2.0), w)(model, mel, offsets, tmpl)
+    assert "width" not in plain and rounded["width"].item() > 0
+    extra = rounded["total"] - plain["total"]
+    assert extra.item() == pytest.approx(2.0 * rounded["width"].item(), rel=1e-4)
 
 
 def test_voice_adversary_trains_the_classifier_and_confuses_the_encoder(model, template):
