@@ -87,12 +87,15 @@ bench: $(VENV)/.ready
 
 # The training recipe (hours on 2 cores; every step resumes where it stopped):
 # corpus → stage 1 → prior → export → evaluation. `make train LOSS=l2` is the plain-L2
-# ablation, the same recipe with the cross-modality loss switched off (run folder runs/l2).
+# ablation, the same recipe with the cross-modality loss switched off (run folder runs/l2);
+# `make train LOUDNESS=off` the one without the front end's loudness channel (runs/no_loudness).
 CORPUS ?= data/corpus
 RUNS ?= runs
 THREADS ?= 2
 LOSS ?= xmod
-RUN = $(RUNS)/$(if $(filter l2,$(LOSS)),l2,meshtalk)
+LOUDNESS ?= on
+RUN = $(RUNS)/$(if $(filter l2,$(LOSS)),l2,$(if $(filter off,$(LOUDNESS)),no_loudness,meshtalk))
+SWITCHES = --loss $(LOSS) $(if $(filter off,$(LOUDNESS)),--no-loudness)
 CONFIG = configs/meshtalk.toml
 # The sampling temperature a user's expressiveness 1.0 maps to (so 1.0 gives the data's blink
 # rate on the validation split: docs/MODEL.md, "Expressiveness").
@@ -102,8 +105,8 @@ corpus: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(CORPUS) --hours 4
 
 train: corpus
-	$(TRAIN) stage1 --config $(CONFIG) --corpus $(CORPUS) --run $(RUN) --loss $(LOSS) --threads $(THREADS)
-	$(TRAIN) stage2 --config $(CONFIG) --corpus $(CORPUS) --run $(RUN) --loss $(LOSS) --threads $(THREADS)
+	$(TRAIN) stage1 --config $(CONFIG) --corpus $(CORPUS) --run $(RUN) $(SWITCHES) --threads $(THREADS)
+	$(TRAIN) stage2 --config $(CONFIG) --corpus $(CORPUS) --run $(RUN) $(SWITCHES) --threads $(THREADS)
 	$(PY) -m core.train.export --checkpoint $(RUN)/stage1.pt --out $(RUN)/meshtalk.npz \
 	  --training-parts $(RUN)/meshtalk_training.npz --temperature-scale $(TEMPERATURE_SCALE)
 	$(MAKE) evaluate WEIGHTS=$(RUN)/meshtalk.npz

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..runtime.audio import log_mel, utterance_offset
-from ..runtime.audio.features import n_feature_frames
+from ..runtime.audio.features import n_feature_frames, switched_off
 from ..train.config import ModelConfig
 from .augment import colour_mel, mask_mel, random_colour, warp_mel
 from .corpus import Sequence_, load_split
@@ -124,7 +124,7 @@ class Windows(Dataset):
             n = n_feature_frames(
                 round((self.frames / cfg.fps + 2 * MARGIN_S) * cfg.sample_rate), cfg
             )
-            mel = self.features[k].window(self.row[k], first, n)
+            mel = switched_off(self.features[k].window(self.row[k], first, n), cfg)
         else:
             audio = audio_window(seq, t0, self.frames, cfg.fps, cfg.sample_rate)
             mel = log_mel(audio, cfg)

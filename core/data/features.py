@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,4 +65,5 @@ class FeatureStore:
 
 def _features(job: tuple[list[np.ndarray], NetworkConfig]) -> list[np.ndarray]:
     pcms, cfg = job
+    cfg = replace(cfg, loudness=True)  # the cache keeps every channel; Windows zeroes its own
     return [clip_features(p.astype(np.float32) / 32768.0, cfg).astype(np.float16) for p in pcms]

@@ -30,6 +30,8 @@ class NetworkConfig:
     # audio front end
     front_end: str = "logmel"
     phonetic_smoothing: bool = True  # posteriors smoothed over a phone loop (forward-backward)
+    # the phonetic front end's loudness channel; False feeds it zeros (the ablation without it)
+    loudness: bool = True
     # log-mel (librosa conventions: centred frames, slaney mel scale + norm)
     sample_rate: int = 16000
     n_mels: int = 80

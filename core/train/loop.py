@@ -613,12 +613,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--loss", choices=("xmod", "l2"), help="override [model] loss_mode (the L2 ablation)"
     )
+    parser.add_argument(
+        "--no-loudness",
+        action="store_true",
+        help="zero the phonetic front end's loudness channel (the ablation without it)",
+    )
     parser.add_argument("--stop-at", type=int, help="checkpoint and stop at this step")
     parser.add_argument("--minutes", type=float, help="checkpoint and stop after this long")
     args = parser.parse_args(argv)
     cfg = ModelConfig.from_toml(args.config)
     if args.loss:
         cfg = replace(cfg, loss_mode=args.loss)
+    if args.no_loudness:
+        cfg = replace(cfg, loudness=False)
     key = f"{args.stage}_iterations"
     tcfg = TrainConfig.from_toml(
         args.config,

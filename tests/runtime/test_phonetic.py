@@ -25,6 +25,8 @@ pytest.importorskip("pocketsphinx")  # the reference (deps/dev.txt); absent in t
 
 from core.assets_build.acoustic_model import build_acoustic_model
 from core.runtime.audio import phonetic as P
+from core.runtime.audio.features import clip_features, switched_off
+from core.runtime.config import NetworkConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = ROOT / "demo" / "speech.wav"
@@ -273,6 +275,19 @@ def test_loudness_follows_emphasis_not_gain(model, speech):
         return loud[speech_frames & second].mean() - loud[speech_frames & ~second].mean()
 
     assert 2.0 < gap(emphasised) - gap(base) < 3.5
+
+
+def test_loudness_switch_zeroes_only_that_channel(speech):
+    """NetworkConfig.loudness False (the ablation network) feeds the encoder zeros in the
+    loudness column and the same posteriors; the log-mel front end has no such channel."""
+    x = as_float(speech)[: 3 * 16000]
+    on = clip_features(x, NetworkConfig(front_end="phonetic"))
+    off = clip_features(x, NetworkConfig(front_end="phonetic", loudness=False))
+    assert np.abs(on[:, P.LOUDNESS]).max() > 0.1
+    assert np.all(off[:, P.LOUDNESS] == 0)
+    assert np.array_equal(np.delete(on, P.LOUDNESS, axis=1), np.delete(off, P.LOUDNESS, axis=1))
+    mel = np.ones((4, 80), np.float32)
+    assert switched_off(mel, NetworkConfig(loudness=False)) is mel and mel.min() == 1
 
 
 # ---------------------------------------------------------------------------------------

@@ -18,6 +18,16 @@ def n_feature_frames(n_samples: int, cfg: NetworkConfig) -> int:
     return n_mel_frames(n_samples, cfg)
 
 
+def switched_off(feats: np.ndarray, cfg: NetworkConfig) -> np.ndarray:
+    """Phonetic features (..., 41) with the channels `cfg` switches off zeroed (in place):
+    training reads cached features, so it and the runtime zero them here alike."""
+    if cfg.front_end == "phonetic" and not cfg.loudness:
+        from .phonetic import LOUDNESS
+
+        feats[..., LOUDNESS] = 0.0
+    return feats
+
+
 def clip_features(audio16k: np.ndarray, cfg: NetworkConfig, workers: int = 1) -> np.ndarray:
     """(frames, cfg.n_features) float32 at 100 frames a second for mono 16-kHz audio.
 
@@ -31,6 +41,7 @@ def clip_features(audio16k: np.ndarray, cfg: NetworkConfig, workers: int = 1) ->
         feats = phonetic_features(
             audio16k, load_acoustic_model(), smooth=cfg.phonetic_smoothing, workers=workers
         )
+        feats = switched_off(feats, cfg)
     else:
         feats = log_mel(audio16k, cfg)
         if cfg.mel_centring == "utterance":
