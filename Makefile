@@ -99,7 +99,7 @@ SWITCHES = --loss $(LOSS) $(if $(filter off,$(LOUDNESS)),--no-loudness)
 CONFIG = configs/meshtalk.toml
 # The sampling temperature a user's expressiveness 1.0 maps to (so 1.0 gives the data's blink
 # rate on the validation split: docs/MODEL.md, "Expressiveness").
-TEMPERATURE_SCALE ?= 1.5
+TEMPERATURE_SCALE ?= 1.2
 TRAIN = $(PY) -m core.train
 corpus: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(CORPUS) --hours 4

@@ -25,12 +25,14 @@ def addon():
 
 
 def played(mode: str, tmp_path, **strength) -> np.ndarray:
-    """Generate on the bundled head in `mode` and read every frame of the clip back."""
+    """Generate on the bundled head in `mode` and read every frame of the clip back. Seed 1:
+    the network blinks about 7 times a minute while speaking, and at this seed the 4.7-s
+    clip has a blink for the upper-strength test to stop."""
     src = ext.new_scene(30, strip_frame=STRIP_FRAME)
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / f"{mode}.blend"))  # cache beside it
     assert bpy.ops.meshtalk.add_head(arkit_keys=mode == "ARKIT") == {"FINISHED"}
     head = bpy.context.active_object
-    result = bpy.ops.meshtalk.generate(object_name=head.name, mode=mode, seed=2, **src, **strength)
+    result = bpy.ops.meshtalk.generate(object_name=head.name, mode=mode, seed=1, **src, **strength)
     assert result == {"FINISHED"}
     frames = int(np.ceil(len(load_audio(ext.SPEECH)) / 16000 * 30))
     return np.stack([ext.evaluated(head, STRIP_FRAME + f) for f in range(frames)])

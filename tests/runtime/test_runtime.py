@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from core.runtime.audio import logmel, resampling
+from core.runtime.audio.features import clip_features
 from core.runtime.audio.samples import AudioError
 from core.runtime.network import (
     Animator,
@@ -68,16 +69,25 @@ def speech() -> np.ndarray:
     return (0.2 * voiced * envelope + noise).astype(np.float32)
 
 
+def reference_features(audio: np.ndarray, cfg) -> tuple[torch.Tensor, int]:
+    """The file's own front end for torch, and the first video frame's index in it. The
+    phonetic front end is trained on windows cut from whole clips' features, the first and
+    last frame repeated past the ends (the runtime does the same): 0.5 s of them each side."""
+    feats = clip_features(audio, cfg)
+    if cfg.front_end == "logmel":  # trained with the encoder's zero padding at the ends
+        return torch.from_numpy(feats)[None], 0
+    pad = round(0.5 * cfg.mel_fps)
+    return torch.from_numpy(np.pad(feats, ((pad, pad), (0, 0)), mode="edge"))[None], cfg.fps // 2
+
+
 def torch_reference(path: Path, audio: np.ndarray, seed: int, temperature: float):
     """The torch pipeline on a file's weights: (audio features, codes, offsets)."""
     cfg, model, prior = load_exported(path)
     scale = load_weights(path).meta.get("temperature_scale", 1.0)  # the file's calibration
     template = load_template().vertices
     with torch.no_grad():
-        mel = torch.from_numpy(logmel.log_mel(audio, cfg) - logmel.utterance_offset(audio, cfg))[
-            None
-        ]
-        feats = model.encode_audio(mel, logmel.n_video_frames(len(audio)))[0]
+        mel, start = reference_features(audio, cfg)
+        feats = model.encode_audio(mel, logmel.n_video_frames(len(audio)), start)[0]
         codes = prior.sample(feats, seed=seed, temperature=temperature * scale)
         onehot = codes_to_onehot(codes[None], cfg)
         offsets = model.decode(torch.from_numpy(template)[None], onehot)[0]
@@ -93,7 +103,8 @@ def test_stage_parity_with_torch(files, speech, dtype):
     cfg, model, prior = load_exported(files[dtype])
     n = logmel.n_video_frames(len(speech))
     with torch.no_grad():
-        feats_t = model.encode_audio(torch.from_numpy(logmel.log_mel(speech))[None], n)[0].numpy()
+        mel, start = reference_features(speech, cfg)
+        feats_t = model.encode_audio(mel, n, start)[0].numpy()
     feats_n = anim.audio_features(speech)
     assert feats_n.shape == (n, cfg.audio_channels)
     assert rel_err(feats_n, feats_t) < 1e-4
