@@ -383,13 +383,20 @@ def test_velocity_loss_charges_jitter_not_offsets(model, template):
     heavy = torch.tensor([[1.0, 1.0, 9.0, 1.0, 1.0]])  # frame 2 sealed, weighted 1 + 8
     assert velocity_l2(wobble, target, wl, heavy).item() == pytest.approx(5.0, rel=1e-4)  # 1 9 9 1
 
+    assert_term_adds_to_the_total(model, template, w, "velocity", 3.0, seed=6)
+
+
+def assert_term_adds_to_the_total(model, template, w, part: str, weight: float, seed: int):
+    """With `{part}_weight` set, StageOneLoss reports the part (> 0 on a random batch) and
+    its total grows by exactly weight x the part; without it, the part is absent."""
     model.eval()  # argmax codes: the same decode for both losses
-    mel, offsets, tmpl = batch(template, seed=6)
+    mel, offsets, tmpl = batch(template, seed=seed)
     plain = StageOneLoss(ModelConfig(), w)(model, mel, offsets, tmpl)
-    moving = StageOneLoss(ModelConfig(velocity_weight=3.0), w)(model, mel, offsets, tmpl)
-    assert "velocity" not in plain and moving["velocity"].item() > 0
-    extra = moving["total"] - plain["total"]
-    assert extra.item() == pytest.approx(3.0 * moving["velocity"].item(), rel=1e-4)
+    weighted = ModelConfig(**{f"{part}_weight": weight})
+    out = StageOneLoss(weighted, w)(model, mel, offsets, tmpl)
+    assert part not in plain and out[part].item() > 0
+    extra = out["total"] - plain["total"]
+    assert extra.item() == pytest.approx(weight * out[part].item(), rel=1e-4)
 
 
 def test_width_loss_charges_a_mouth_that_does_not_round(model, template):
@@ -409,13 +416,7 @@ def test_width_loss_charges_a_mouth_that_does_not_round(model, template):
     shifted[..., template.region("forehead"), :] += 0.01
     assert gap_loss(shifted, target, corners).item() < 1e-6
 
-    model.eval()  # argmax codes: the same decode for both losses
-    mel, offsets, tmpl = batch(template, seed=7)
-    plain = StageOneLoss(ModelConfig(), w)(model, mel, offsets, tmpl)
-    rounded = StageOneLoss(ModelConfig(width_weight=2.0), w)(model, mel, offsets, tmpl)
-    assert "width" not in plain and rounded["width"].item() > 0
-    extra = rounded["total"] - plain["total"]
-    assert extra.item() == pytest.approx(2.0 * rounded["width"].item(), rel=1e-4)
+    assert_term_adds_to_the_total(model, template, w, "width", 2.0, seed=7)
 
 
 def test_voice_adversary_trains_the_classifier_and_confuses_the_encoder(model, template):
