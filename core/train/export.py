@@ -283,10 +283,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.training_parts and not args.parts:
                 raise ValueError("--training-parts from --weights needs its --parts")
             cfg, model, prior = load_exported(args.weights, args.parts)
-            provenance = {"source": str(args.weights)}
+            provenance = {"source": portable(args.weights)}
         else:
             cfg, model, prior, extra = load_checkpoint(args.checkpoint)
-            provenance = {"source": str(args.checkpoint), **_jsonable(extra)}
+            provenance = {**_jsonable(extra), "source": portable(args.checkpoint)}
         info = export_weights(
             args.out,
             cfg,
@@ -309,7 +309,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _jsonable(extra: dict) -> dict:
-    return {k: v for k, v in extra.items() if isinstance(v, str | int | float | bool)}
+    """A checkpoint's extra fields that JSON holds, any path among them made portable."""
+    out = {k: v for k, v in extra.items() if isinstance(v, str | int | float | bool)}
+    return {k: portable(v) if k.endswith("_from") else v for k, v in out.items()}
+
+
+def portable(path: str | Path) -> str:
+    """A training file as the weights file records it: its run folder and name
+    ("meshtalk/stage1.pt"), not the path on the machine that trained it, which is
+    meaningless (and private) wherever the file is used."""
+    path = Path(path)
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
 if __name__ == "__main__":

@@ -388,6 +388,8 @@ def test_export_cli_from_checkpoint(files, tmp_path):
     assert main(no_parts) == 1  # parts of a fresh expression encoder would be meaningless
     a, b = Animator(out), Animator(files["float16"])
     assert a.weights.meta["provenance"]["step"] == 123
+    source = a.weights.meta["provenance"]["source"]  # run folder and name, no machine's path
+    assert not Path(source).is_absolute() and source.endswith(".pt") and source.count("/") == 1
     assert a.weights.meta["version"] == 2 and a.weights.meta["dtype"] == "float16"
     for name, arr in b.weights.arrays.items():
         np.testing.assert_array_equal(a.weights[name], arr, err_msg=name)
