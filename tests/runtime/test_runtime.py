@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import zipfile
@@ -72,12 +73,14 @@ def speech() -> np.ndarray:
 def reference_features(audio: np.ndarray, cfg) -> tuple[torch.Tensor, int]:
     """The file's own front end for torch, and the first video frame's index in it. The
     phonetic front end is trained on windows cut from whole clips' features, the first and
-    last frame repeated past the ends (the runtime does the same): 0.5 s of them each side."""
+    last frame repeated past the ends (the runtime does the same): as many whole video frames
+    of them each side as cover the encoder's half context."""
     feats = clip_features(audio, cfg)
     if cfg.front_end == "logmel":  # trained with the encoder's zero padding at the ends
         return torch.from_numpy(feats)[None], 0
-    pad = round(0.5 * cfg.mel_fps)
-    return torch.from_numpy(np.pad(feats, ((pad, pad), (0, 0)), mode="edge"))[None], cfg.fps // 2
+    start = math.ceil(cfg.audio_half_context / cfg.mel_fps * cfg.fps)
+    pad = round(start / cfg.fps * cfg.mel_fps)
+    return torch.from_numpy(np.pad(feats, ((pad, pad), (0, 0)), mode="edge"))[None], start
 
 
 def torch_reference(path: Path, audio: np.ndarray, seed: int, temperature: float):
