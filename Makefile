@@ -97,9 +97,10 @@ LOUDNESS ?= on
 RUN = $(RUNS)/$(if $(filter l2,$(LOSS)),l2,$(if $(filter off,$(LOUDNESS)),no_loudness,meshtalk))
 SWITCHES = --loss $(LOSS) $(if $(filter off,$(LOUDNESS)),--no-loudness)
 CONFIG = configs/meshtalk.toml
-# The sampling temperature a user's expressiveness 1.0 maps to (so 1.0 gives the data's blink
-# rate on the validation split: docs/MODEL.md, "Expressiveness").
-TEMPERATURE_SCALE ?= 1.2
+# The sampling temperatures a user's expressiveness 1.0 maps to in speech and in pauses (so 1.0
+# gives the data's blink rates on the validation split: docs/MODEL.md, "Expressiveness").
+TEMPERATURE_SCALE ?= 1.6
+PAUSE_TEMPERATURE_SCALE ?= 1.05
 TRAIN = $(PY) -m core.train
 corpus: $(VENV)/.ready system-deps
 	$(PY) -m core.data build --out $(CORPUS) --hours 4
@@ -108,7 +109,8 @@ train: corpus
 	$(TRAIN) stage1 --config $(CONFIG) --corpus $(CORPUS) --run $(RUN) $(SWITCHES) --threads $(THREADS)
 	$(TRAIN) stage2 --config $(CONFIG) --corpus $(CORPUS) --run $(RUN) $(SWITCHES) --threads $(THREADS)
 	$(PY) -m core.train.export --checkpoint $(RUN)/stage1.pt --out $(RUN)/meshtalk.npz \
-	  --training-parts $(RUN)/meshtalk_training.npz --temperature-scale $(TEMPERATURE_SCALE)
+	  --training-parts $(RUN)/meshtalk_training.npz --temperature-scale $(TEMPERATURE_SCALE) \
+	  --pause-temperature-scale $(PAUSE_TEMPERATURE_SCALE)
 	$(MAKE) evaluate WEIGHTS=$(RUN)/meshtalk.npz
 
 # Real human speech with transcripts for the evaluation (Debian packages).

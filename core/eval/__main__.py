@@ -29,7 +29,15 @@ from .recordings import PAUSE_KINDS, PAUSE_SECONDS, read_list, read_recordings, 
 from .recordings import summarize as summarize_recordings
 from .scores import CLOSED_MM, LAGS, SLACK, Totals, score
 
-COLUMNS = ("LVE_mm", "FDD_mm", "pbm_closure", "open_vowel_rate", "blinks_per_min")
+COLUMNS = (
+    "LVE_mm",
+    "FDD_mm",
+    "pbm_closure",
+    "open_vowel_rate",
+    "blinks_per_min",
+    "blinks_per_min_speech",
+    "blinks_per_min_pauses",
+)
 REAL_COLUMNS = (
     "minutes",
     "pbm_closure",

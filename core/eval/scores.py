@@ -118,6 +118,8 @@ _COUNTS = (
     "blink_events",
     "full_blinks",
     "seconds",
+    "pause_blinks",
+    "pause_seconds",
 )
 
 
@@ -140,6 +142,8 @@ class Totals:
     blink_events: int = 0  # closures, both eyes counted
     full_blinks: int = 0
     seconds: float = 0.0
+    pause_blinks: float = 0.0  # closures starting in silence (no phone but "sil"), both eyes' mean
+    pause_seconds: float = 0.0  # silence in the transcript's phones
     pbm_gap_mm: list[float] = field(default_factory=list)  # smallest lip gap in each P/B/M
     gap_mm: list[float] = field(default_factory=list)  # the lip gap of every frame
     pause_frames: dict[str, int] = field(default_factory=dict)  # kind of silence -> eye-frames
@@ -175,6 +179,10 @@ class Totals:
             "open_vowel_rate": ratio(self.opened, self.open_vowels),
             "rounding_rate": ratio(self.rounded, self.rounds),
             "blinks_per_min": 60 * ratio(self.blinks, self.seconds),
+            # where blinks fall: the data's are independent of speech, sampled ones need not be
+            "blinks_per_min_speech": 60
+            * ratio(self.blinks - self.pause_blinks, self.seconds - self.pause_seconds),
+            "blinks_per_min_pauses": 60 * ratio(self.pause_blinks, self.pause_seconds),
             "full_blink_share": ratio(self.full_blinks, self.blink_events),
             # how wide the mouth opens (what mouth strength scales)
             "lip_gap_p95_mm": float(np.percentile(self.gap_mm, 95)) if self.gap_mm else np.nan,
@@ -203,17 +211,22 @@ def frame_classes(phones: Sequence[Phone], n: int, fps: float) -> np.ndarray:
     return classes
 
 
-def blink_depths(gap: np.ndarray, rest: float) -> list[float]:
+def blink_spans(gap: np.ndarray, rest: float) -> list[tuple[int, int]]:
     """Each closure (a run of gap < BLINK_FRACTION * rest; a double blink is two): its
-    smallest gap as a fraction of rest."""
+    frames [first, stop)."""
     closed = np.concatenate([[False], np.asarray(gap) < BLINK_FRACTION * rest, [False]])
     edges = np.flatnonzero(np.diff(closed.astype(np.int8)))
-    return [float(np.min(gap[a:b]) / rest) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def blink_depths(gap: np.ndarray, rest: float) -> list[float]:
+    """Each closure's smallest gap as a fraction of rest."""
+    return [float(np.min(gap[a:b]) / rest) for a, b in blink_spans(gap, rest)]
 
 
 def count_blinks(gap: np.ndarray, rest: float) -> int:
     """Closures: entries into gap < BLINK_FRACTION * rest (a double blink counts twice)."""
-    return len(blink_depths(gap, rest))
+    return len(blink_spans(gap, rest))
 
 
 def score(
@@ -234,11 +247,11 @@ def score(
     t = Totals(frames=n, sequences=1, seconds=n / fps)
     gap = lip_gap(pred, template)
     t.gap_mm = (1000 * gap).tolist()
+    classes = frame_classes(phones, n, fps)
     if truth is not None:
         truth = truth[:n]
         errors = lip_vertex_errors(pred, truth, template.region("lips"))
         t.lve_sum = float(errors.sum())
-        classes = frame_classes(phones, n, fps)
         for code, name in enumerate(FRAME_CLASSES):  # frame-weighted means in the summary
             t.extra[f"LVE_{name}_mm"] = (1000 * errors[classes == code]).tolist()
         upper = template.region("upper_face")
@@ -262,12 +275,18 @@ def score(
     for frames in phone_spans(phones, ROUNDED, n, fps):
         t.rounds += 1
         t.rounded += int(width[frames].min() < ROUNDED_WIDTH * median)
+    silent = classes == 0
+    t.pause_seconds = float(silent.sum()) / fps
     for side in SIDES:  # blinks, not lids: the mean of both eyes
         lid = eyelid_gap(pred, template, side)
-        depths = blink_depths(lid, float(eyelid_gap(rest, template, side)))
-        t.blinks += len(depths) / 2
-        t.blink_events += len(depths)
-        t.full_blinks += sum(d < FULL_BLINK_FRACTION for d in depths)
+        open_gap = float(eyelid_gap(rest, template, side))
+        spans = blink_spans(lid, open_gap)
+        t.blinks += len(spans) / 2
+        t.blink_events += len(spans)
+        t.full_blinks += sum(
+            float(lid[a:b].min()) < FULL_BLINK_FRACTION * open_gap for a, b in spans
+        )
+        t.pause_blinks += sum(bool(silent[a]) for a, _ in spans) / 2
     return t
 
 

@@ -94,6 +94,21 @@ class ArkitFitter:
             )
         return flat
 
+    def projection(self, rows: np.ndarray) -> np.ndarray:
+        """(N, K) float64 `rows` @ deltas': for frames whose offsets are affine in N numbers
+        (offsets = a @ rows, as a `Session`'s are in its coefficients), the fit's right-hand
+        side is then a @ projection, N numbers per frame instead of 3V."""
+        with blas_threads(1):
+            return np.asarray(rows, np.float64) @ self.deltas.T.astype(np.float64)
+
+    def weights_from_rhs(self, rhs: np.ndarray) -> np.ndarray:
+        """(T, K) float32 weights from the fit's right-hand side offsets @ deltas' (T, K)."""
+        with blas_threads(1):
+            weights, _ = solve_box_qp(
+                self.gram, rhs, self.lower, self.upper, self.max_iterations
+            )
+        return weights.astype(np.float32)
+
     def _solve(self, flat: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
         """(float64 weights, iterations, right-hand side). One OpenBLAS thread: many tiny
         solves, where its threads only add overhead, and the right-hand side, whose sums

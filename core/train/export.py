@@ -137,13 +137,16 @@ def export_weights(
     provenance: dict[str, Any] | None = None,
     max_bytes: int | None = MAX_BYTES,
     temperature_scale: float = 1.0,
+    pause_temperature_scale: float | None = None,
 ) -> dict[str, Any]:
     """Write the weights file and check it loads; returns its meta plus size and counts.
     A file over `max_bytes` (the add-on's budget; None: no cap) is deleted, an error.
     `temperature_scale`: the sampling temperature the runtime uses for a user's 1.0 (pick it
-    on the validation split so 1.0 gives the data's blink rate: docs/MODEL.md)."""
-    if not temperature_scale > 0:
-        raise ValueError(f"temperature_scale must be > 0, got {temperature_scale}")
+    on the validation split so 1.0 gives the data's blink rate: docs/MODEL.md);
+    `pause_temperature_scale`: the one in pauses, if it differs (runtime/network/temperature.py)."""
+    for name, scale in (("", temperature_scale), ("pause_", pause_temperature_scale)):
+        if scale is not None and not scale > 0:
+            raise ValueError(f"{name}temperature_scale must be > 0, got {scale}")
     arrays = export_arrays(cfg, model, prior, template, dtype)
     meta = {
         "format": FORMAT_NAME,
@@ -151,6 +154,11 @@ def export_weights(
         "config": cfg.network_dict(),  # the runtime's part; training settings stay with the run
         "dtype": dtype,
         "temperature_scale": float(temperature_scale),
+        **(
+            {}
+            if pause_temperature_scale is None
+            else {"pause_temperature_scale": float(pause_temperature_scale)}
+        ),
         "parameters": int(sum(a.size for k, a in arrays.items() if not k.startswith("extra."))),
         "provenance": provenance or {},
     }
@@ -272,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="sampling temperature used for a user's 1.0 (chosen on the validation split)",
     )
+    parser.add_argument(
+        "--pause-temperature-scale",
+        type=float,
+        help="the same in pauses (chosen on the validation split; default: one scale)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     try:
@@ -295,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             dtype=args.dtype,
             provenance=provenance,
             temperature_scale=args.temperature_scale,
+            pause_temperature_scale=args.pause_temperature_scale,
         )
         if args.training_parts:
             export_training_parts(args.training_parts, model, args.out)

@@ -288,14 +288,17 @@ class AudioPrior(nn.Module):
         self,
         audio: torch.Tensor,
         seed: int | np.random.Generator = 0,
-        temperature: float = 1.0,
+        temperature: float | np.ndarray = 1.0,
         argmax: bool = False,
     ) -> torch.Tensor:
         """Codes (T, H) for audio features (T, D), frame by frame (reference implementation:
         it recomputes the receptive field every frame; the numpy runtime caches conv states).
-        Gumbel noise is drawn with numpy so the runtime draws the same numbers."""
+        Gumbel noise is drawn with numpy so the runtime draws the same numbers.
+        `temperature`: one number, or one per frame (T,) float32 (the runtime's
+        `frame_temperatures`)."""
         t_total, cfg = audio.shape[0], self.cfg
-        greedy = argmax or temperature <= 0
+        greedy = argmax or bool(np.all(np.asarray(temperature) <= 0))
+        temps = np.broadcast_to(np.asarray(temperature, np.float32), (t_total,))
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         noise = None if greedy else torch.from_numpy(gumbel_noise(rng, t_total, cfg))
         codes = torch.zeros(1, t_total, cfg.heads, dtype=torch.long)
@@ -308,7 +311,7 @@ class AudioPrior(nn.Module):
             if greedy:
                 codes[0, t] = logits.argmax(-1)
             else:  # = a sample of softmax(logits / temperature): the Gumbel-max trick
-                codes[0, t] = (logits + temperature * noise[t]).argmax(-1)
+                codes[0, t] = (logits + float(temps[t]) * noise[t]).argmax(-1)
         return codes[0]
 
 

@@ -24,6 +24,7 @@ from core.runtime.network import (
     WeightsMismatchError,
 )
 from core.runtime.network.layers import gumbel_noise
+from core.runtime.network.temperature import frame_temperatures, pause_weights
 from core.runtime.network.weights import META_KEY, load_weights, read_config
 from core.runtime.npzio import save_npz
 from core.runtime.template import load_template
@@ -86,12 +87,15 @@ def reference_features(audio: np.ndarray, cfg) -> tuple[torch.Tensor, int]:
 def torch_reference(path: Path, audio: np.ndarray, seed: int, temperature: float):
     """The torch pipeline on a file's weights: (audio features, codes, offsets)."""
     cfg, model, prior = load_exported(path)
-    scale = load_weights(path).meta.get("temperature_scale", 1.0)  # the file's calibration
+    meta = load_weights(path).meta  # the file's calibration, in speech and in pauses
+    scales = meta.get("temperature_scale", 1.0), meta.get("pause_temperature_scale")
     template = load_template().vertices
+    n = logmel.n_video_frames(len(audio))
+    temperatures = frame_temperatures(clip_features(audio, cfg), n, cfg, temperature, *scales)
     with torch.no_grad():
         mel, start = reference_features(audio, cfg)
-        feats = model.encode_audio(mel, logmel.n_video_frames(len(audio)), start)[0]
-        codes = prior.sample(feats, seed=seed, temperature=temperature * scale)
+        feats = model.encode_audio(mel, n, start)[0]
+        codes = prior.sample(feats, seed=seed, temperature=temperatures)
         onehot = codes_to_onehot(codes[None], cfg)
         offsets = model.decode(torch.from_numpy(template)[None], onehot)[0]
     return feats.numpy(), codes.numpy(), offsets.numpy() + template
@@ -150,6 +154,38 @@ def test_sampling_parity_and_end_to_end(files, speech, weights):
     # a higher temperature spreads the codes over more categories
     hot, cold = anim.sample_codes(speech, temperature=2.0), anim.sample_codes(speech, temperature=0)
     assert len(np.unique(hot)) >= len(np.unique(cold))
+
+
+def test_pauses_sample_at_their_own_temperature(files, tmp_path):
+    """A file with a pause scale samples each frame between the speech scale (speech) and
+    the pause scale (the half second around the frame is silence): pocketsphinx's SIL
+    posterior tells them apart on speech with two seconds of digital silence inside."""
+    from core.runtime.audio.decode import load_audio
+
+    line = load_audio(ROOT / "demo" / "speech.wav")[: 3 * 16000]
+    audio = np.concatenate([line, np.zeros(2 * 16000, np.float32), line])
+    anim = Animator(files["trained"])
+    cfg = anim.config
+    n = logmel.n_video_frames(len(audio))
+    feats = clip_features(audio, cfg)
+    weight = pause_weights(feats, n, cfg)
+    fps = cfg.fps
+    assert weight[int(3.5 * fps) : int(4.5 * fps)].min() > 0.9  # inside the pause
+    assert weight[int(0.5 * fps) : int(2.5 * fps)].mean() < 0.3  # speaking
+    assert frame_temperatures(feats, n, cfg, 0.5, 1.2, None) == pytest.approx(0.6)
+    temps = frame_temperatures(feats, n, cfg, 0.5, 1.6, 1.0)
+    np.testing.assert_allclose(temps, 0.5 * (1.6 - 0.6 * weight), rtol=1e-6)
+    cfg_, model, prior = load_exported(files["trained"])
+    both = tmp_path / "both.npz"
+    export_weights(
+        both, cfg_, model, prior, max_bytes=None, temperature_scale=1.6, pause_temperature_scale=1
+    )
+    two = Animator(both)
+    assert (two.temperature_scale, two.pause_temperature_scale) == (1.6, 1.0)
+    _, codes_t, _ = torch_reference(both, audio[: 16000 * 4], seed=3, temperature=1.0)
+    assert np.array_equal(two.sample_codes(audio[: 16000 * 4], seed=3), codes_t)
+    with pytest.raises(ValueError, match="pause_temperature_scale"):
+        export_weights(tmp_path / "x.npz", cfg_, model, prior, pause_temperature_scale=-1)
 
 
 def test_temperature_scale_of_the_file(files, speech, tmp_path):

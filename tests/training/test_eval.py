@@ -211,6 +211,25 @@ def test_full_blink_share_on_a_synthetic_blink():
     assert blink_depths(np.array([7, 1, 0.5, 7, 2, 7.0]), 7.0) == pytest.approx([0.5 / 7, 2 / 7])
 
 
+def test_blinks_are_counted_by_where_they_start():
+    """Three blinks in 2 s: one starts in the first second's speech, two in the second's
+    silence, so 60 a minute while speaking and 120 in pauses (90 overall)."""
+    from core.data.upper_face import blink_closure_weight
+    from core.eval.scores import score
+
+    template, face = _template_face()
+    weights = np.zeros((60, len(template.arkit_names)), np.float32)
+    for side in ("Left", "Right"):
+        k = template.arkit_names.index("eyeBlink" + side)
+        for start in (20, 35, 50):
+            weights[start : start + 4, k] = blink_closure_weight()
+    phones = [Phone("AA", 0, 0.5), Phone("IY", 0.5, 1.0), Phone("sil", 1.0, 2.0)]
+    summary = score(face.pose(weights), None, face.rest, phones, template).summary()
+    assert summary["blinks_per_min"] == pytest.approx(90)
+    assert summary["blinks_per_min_speech"] == pytest.approx(60)
+    assert summary["blinks_per_min_pauses"] == pytest.approx(120)
+
+
 def test_pause_clip_puts_the_silence_where_stated():
     from core.eval.recordings import (
         PAUSE_SECONDS,

@@ -28,6 +28,7 @@ from ..audio.features import clip_features
 from ..blas import blas_threads
 from ..config import NetworkConfig
 from .modules import AudioEncoder, Decoder, Prior
+from .temperature import frame_temperatures
 from .weights import (
     WeightsMismatchError,
     load_weights,
@@ -63,9 +64,12 @@ class Animator:
         self.decoder = Decoder(self.weights)
         self.default_template = self.weights["extra.default_template"]
         self.lips_mask = self.weights["extra.lips_mask"]
-        # temperature 1 means the training data's upper-face activity: the file's scale was
-        # chosen on the validation split (a short-trained prior is under-dispersed)
-        self.temperature_scale = float(self.weights.meta.get("temperature_scale", 1.0))
+        # temperature 1 means the training data's upper-face activity: the file's scales were
+        # chosen on the validation split, in speech and in pauses (`temperature`)
+        meta = self.weights.meta
+        self.temperature_scale = float(meta.get("temperature_scale", 1.0))
+        pause = meta.get("pause_temperature_scale")
+        self.pause_temperature_scale = None if pause is None else float(pause)
 
     @property
     def fps(self) -> int:
@@ -292,7 +296,8 @@ class Animator:
         n_frames = n_video_frames(len(audio), cfg)
         starts = list(range(0, n_frames, chunk_frames))
         rng = None if temperature <= 0 else np.random.default_rng(seed)  # used in chunk order
-        temperature = temperature * self.temperature_scale
+        scales = self.temperature_scale, self.pause_temperature_scale
+        temperature = frame_temperatures(features, n_frames, cfg, temperature, *scales)
         ident = self.decoder.identity(template)
         prior_state = self.prior.initial_state()
         decoder_state = self.decoder.initial_state()
@@ -300,7 +305,8 @@ class Animator:
         def prepare(start: int) -> tuple[np.ndarray, np.ndarray]:
             """The audio side of a chunk: encoder features and the logits' offsets."""
             stop = min(n_frames, start + chunk_frames)
-            offsets = self.prior.logit_offsets(rng, stop - start, temperature)
+            temp = temperature if np.ndim(temperature) == 0 else temperature[start:stop]
+            offsets = self.prior.logit_offsets(rng, stop - start, temp)
             return self._features(features, start, stop), offsets
 
         def loops(feats: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

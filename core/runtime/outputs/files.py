@@ -50,6 +50,9 @@ class Frames(Protocol):
 
     def offsets(self, block, out: np.ndarray | None = None) -> np.ndarray: ...
 
+    def affine_rows(self) -> np.ndarray | None:
+        """(N+1, V*3) rows with offsets = [block's N numbers, 1] @ rows, or None."""
+
 
 @dataclass(frozen=True)
 class VertexBlock:
@@ -88,6 +91,9 @@ class VertexFrames:
     def offsets(self, block: VertexBlock, out: np.ndarray | None = None) -> np.ndarray:
         return np.subtract(self.vertices(block), self.rest, out=out)
 
+    def affine_rows(self) -> None:
+        """None: these frames are not made from coefficients."""
+
 
 def format_of(path: Path, fmt: str | None = None) -> str:
     """The output format of `path` from its suffix; `fmt`, if given, must agree with it."""
@@ -112,6 +118,27 @@ class BlockBuffer:
         if n > len(self._array):
             self._array = np.empty((n, *self._array.shape[1:]), np.float32)
         return self._array[:n]
+
+
+class BlockFitter:
+    """ARKit weights of each block of `frames`. A Session's offsets are affine in its
+    blocks' coefficients, so the fit's right-hand side is (n, K+1) @ (K+1, 52) instead of
+    the offsets' (n, 3V) @ (3V, 52): the largest cost of the ARKit formats after the
+    vertices. Other frames (`VertexFrames`) are fitted from their offsets."""
+
+    def __init__(self, frames: Frames, deltas: np.ndarray) -> None:
+        self._frames = frames
+        self.fitter = ArkitFitter(deltas)
+        rows = frames.affine_rows()
+        self._projection = None if rows is None else self.fitter.projection(rows)
+        self._buffer = BlockBuffer(len(frames.rest))  # for offsets (not on the affine path)
+
+    def weights(self, block) -> np.ndarray:
+        """(n, 52) float32 weights of the block's frames."""
+        p = self._projection
+        if p is None:
+            return self.fitter.weights(self._frames.offsets(block, self._buffer(len(block))))
+        return self.fitter.weights_from_rhs(block.coefficients @ p[:-1] + p[-1])
 
 
 class Pc2FileWriter:
@@ -150,17 +177,16 @@ class NpzFileWriter:
         self._entry = self._zip.open("vertices.npy", "w", force_zip64=True)
         header = {"descr": "<f4", "fortran_order": False, "shape": shape}
         np.lib.format.write_array_header_1_0(self._entry, header)
-        self._fitter = ArkitFitter(template.arkit_deltas)
+        self._fit = BlockFitter(frames, template.arkit_deltas)
         self._buffer = BlockBuffer(len(frames.rest))
         self._weights: list[np.ndarray] = []
         self.written = 0
 
     def write(self, block) -> None:
-        offsets = self._frames.offsets(block, self._buffer(len(block)))
-        self._weights.append(self._fitter.weights(offsets))
-        offsets += self._frames.rest  # the vertices, without a second array
-        self._entry.write(memoryview(np.ascontiguousarray(offsets, "<f4")).cast("B"))
-        self.written += len(offsets)
+        self._weights.append(self._fit.weights(block))
+        verts = self._frames.vertices(block, self._buffer(len(block)))
+        self._entry.write(memoryview(np.ascontiguousarray(verts, "<f4")).cast("B"))
+        self.written += len(verts)
 
     def finish(self) -> None:
         if self.written != self._frames.n_frames:  # the header promised n_frames
@@ -211,9 +237,8 @@ class ArkitFileWriter:
             raise ValueError(f"{path}: a .glb holds the head's mesh: it needs its vertices")
         self.path = Path(path)
         self.tmp = temporary(self.path)
-        self._frames, self._deltas = frames, template.arkit_deltas
-        self._fitter = ArkitFitter(template.arkit_deltas)
-        self._buffer = BlockBuffer(len(template.vertices))
+        self._deltas = template.arkit_deltas
+        self._fit = None if frames is None else BlockFitter(frames, self._deltas)
         names = template.arkit_names
         if kind == "glb":
             self._file: IO = open(self.tmp, "wb")  # noqa: SIM115 - closed in __exit__
@@ -235,10 +260,9 @@ class ArkitFileWriter:
 
     def write(self, block) -> None:
         """The ARKit weights fitted to a block's offsets (bounded least squares per frame)."""
-        if self._frames is None:
+        if self._fit is None:
             raise TypeError(f"{self.path}: opened for weights only; use write_weights")
-        offsets = self._frames.offsets(block, self._buffer(len(block)))
-        self._out.write_weights(self._fitter.weights(offsets))
+        self._out.write_weights(self._fit.weights(block))
 
     def write_weights(self, weights: np.ndarray) -> None:
         """(n, 52) weights in the template's `arkit_names` order."""
