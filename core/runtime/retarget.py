@@ -104,9 +104,7 @@ class ArkitFitter:
     def weights_from_rhs(self, rhs: np.ndarray) -> np.ndarray:
         """(T, K) float32 weights from the fit's right-hand side offsets @ deltas' (T, K)."""
         with blas_threads(1):
-            weights, _ = solve_box_qp(
-                self.gram, rhs, self.lower, self.upper, self.max_iterations
-            )
+            weights, _ = solve_box_qp(self.gram, rhs, self.lower, self.upper, self.max_iterations)
         return weights.astype(np.float32)
 
     def _solve(self, flat: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
