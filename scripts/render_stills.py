@@ -402,12 +402,18 @@ def pause_blink(
     head = add_head()
     pause = list(range(int(np.ceil(start * FPS)) + 1, int(np.floor(end * FPS)) + 1))
     choice = None
+    sampled = None  # (seed, frame, gap) of the first seed's own blink in the pause, if any
     for seed in PAUSE_SEEDS:
         generate(head, 1.0, seed)
         gaps = np.array([probe.lid_gap(probe.vertices(head, f)) for f in pause])
         opened = float((gaps > OPEN_SHARE * probe.rest_lids).mean())
         met = [f for f, g in zip(pause, gaps, strict=True) if g <= probe.shut_lids + 0.5]
-        print(f"  seed {seed}: lids open {opened:.0%} of the pause; lids met at {met}")
+        print(
+            f"  seed {seed}: lids open {opened:.0%} of the pause; lids met at {met}; narrowest"
+            f" {gaps.min():.2f} mm (shut: {probe.shut_lids:.2f})"
+        )
+        if sampled is None and opened >= 0.9 and gaps.min() < OPEN_SHARE * probe.rest_lids:
+            sampled = seed, pause[int(gaps.argmin())], float(gaps.min())
         if opened >= 0.9 and (met or choice is None):
             choice = seed, met
             if met:
@@ -448,6 +454,11 @@ def pause_blink(
             f"lids {gap:.1f} mm apart ({probe.rest_lids:.1f} mm at rest)",
         ]
         tiles.append(render_panel(scene, camera, opened, lines, work))
+    if not met and sampled is not None:  # the network's own blink, however far it closes
+        own, frame, gap = sampled
+        generate(head, 1.0, own)
+        lines = [f"seed {own}, {into(frame)}", f"the network's blink: lids {gap:.1f} mm apart"]
+        tiles.append(render_panel(scene, camera, frame, lines, work))
     save_row(tiles, out / "pause_blink.png")
 
 

@@ -67,12 +67,13 @@ class ArkitFitter:
 
     def weights(self, offsets: np.ndarray) -> np.ndarray:
         """(T, K) float32 weights of offsets (T, V, 3)."""
-        return self._solve(self._flat(offsets))[0].astype(np.float32)
+        return self.weights_from_rhs(self.rhs(offsets))
 
     def fit(self, offsets: np.ndarray) -> ArkitFit:
         """The weights, the iterations used and the rms residual."""
         flat = self._flat(offsets)
-        weights, iterations, rhs = self._solve(flat)
+        rhs = self.rhs(flat)
+        weights, iterations = self._solve(rhs)
         # ||x - w D||^2 = ||x||^2 - 2 w.b + w G w', per frame: no (T, 3V) residual is formed.
         sq = float(np.einsum("ij,ij->", flat, flat, dtype=np.float64))
         sq += float(
@@ -83,9 +84,27 @@ class ArkitFitter:
         rms = float(np.sqrt(max(sq, 0.0) / flat.size)) if flat.size else 0.0
         return ArkitFit(weights.astype(np.float32), iterations, rms)
 
+    def projection(self, rows: np.ndarray) -> np.ndarray:
+        """(N, K) float64 `rows` @ deltas': for frames whose offsets are affine in N numbers
+        (offsets = a @ rows, as a `Session`'s are in its coefficients), the fit's right-hand
+        side is then a @ projection, N numbers per frame instead of 3V."""
+        with blas_threads(1):
+            return np.asarray(rows, np.float64) @ self.deltas.T.astype(np.float64)
+
+    def rhs(self, offsets: np.ndarray) -> np.ndarray:
+        """(T, K) float64 right-hand side offsets @ deltas' of offsets (T, V, 3) or (T, 3V).
+        One OpenBLAS thread: more would split the sums differently, and the weights would
+        then depend on the machine's core count."""
+        with blas_threads(1):
+            return (self._flat(offsets) @ self.deltas.T).astype(np.float64)
+
+    def weights_from_rhs(self, rhs: np.ndarray) -> np.ndarray:
+        """(T, K) float32 weights from the fit's right-hand side offsets @ deltas' (T, K)."""
+        return self._solve(rhs)[0].astype(np.float32)
+
     def _flat(self, offsets: np.ndarray) -> np.ndarray:
         offsets = np.asarray(offsets, np.float32)
-        if offsets.ndim == 2:
+        if offsets.ndim == 2 and offsets.shape[1] != self.deltas.shape[1]:
             offsets = offsets[None]
         flat = offsets.reshape(len(offsets), -1)
         if flat.shape[1] != self.deltas.shape[1]:
@@ -94,30 +113,11 @@ class ArkitFitter:
             )
         return flat
 
-    def projection(self, rows: np.ndarray) -> np.ndarray:
-        """(N, K) float64 `rows` @ deltas': for frames whose offsets are affine in N numbers
-        (offsets = a @ rows, as a `Session`'s are in its coefficients), the fit's right-hand
-        side is then a @ projection, N numbers per frame instead of 3V."""
+    def _solve(self, rhs: np.ndarray) -> tuple[np.ndarray, int]:
+        """(float64 weights, iterations). One OpenBLAS thread: many small solves, where its
+        threads only add overhead."""
         with blas_threads(1):
-            return np.asarray(rows, np.float64) @ self.deltas.T.astype(np.float64)
-
-    def weights_from_rhs(self, rhs: np.ndarray) -> np.ndarray:
-        """(T, K) float32 weights from the fit's right-hand side offsets @ deltas' (T, K)."""
-        with blas_threads(1):
-            weights, _ = solve_box_qp(self.gram, rhs, self.lower, self.upper, self.max_iterations)
-        return weights.astype(np.float32)
-
-    def _solve(self, flat: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
-        """(float64 weights, iterations, right-hand side). One OpenBLAS thread: many tiny
-        solves, where its threads only add overhead, and the right-hand side, whose sums
-        OpenBLAS splits differently on more threads (the weights would then depend on the
-        machine's core count)."""
-        with blas_threads(1):
-            rhs = (flat @ self.deltas.T).astype(np.float64)  # (T, K)
-            weights, iterations = solve_box_qp(
-                self.gram, rhs, self.lower, self.upper, self.max_iterations
-            )
-        return weights, iterations, rhs
+            return solve_box_qp(self.gram, rhs, self.lower, self.upper, self.max_iterations)
 
 
 def solve_box_qp(
@@ -158,17 +158,26 @@ def solve_box_qp(
 
 
 def _solve_with_active_set(gram, rhs, at_upper, at_lower, lower, upper):
-    """One active-set step for a batch of frames: bound variables fixed, the rest solved."""
+    """One active-set step for a batch of frames: bound variables fixed, the rest solved.
+
+    Frames that share an active set share their reduced system (free rows and columns of
+    G), so it is solved once per distinct set for all of them: a clip's thousands of frames
+    have a few hundred sets per step, and each reduced system is smaller than K x K."""
     fixed = at_upper | at_lower
-    free = ~fixed
     fixed_values = np.where(at_upper, upper, np.where(at_lower, lower, 0.0))
-    # Reduced systems written as full K x K ones: free rows/cols keep G, fixed ones become I
-    # (one pass to select, one to set the diagonal: the same matrices as G * mask + I * fixed
-    # in a third of the time)
-    mats = np.where(free[:, :, None] & free[:, None, :], gram, 0.0)
-    mats.reshape(len(mats), -1)[:, :: len(gram) + 1][fixed] = 1.0
-    b = np.where(free, rhs - fixed_values @ gram, fixed_values)
-    w = np.linalg.solve(mats, b[..., None])[..., 0]
+    b = rhs - fixed_values @ gram
+    w = fixed_values.copy()
+    packed = np.ascontiguousarray(np.packbits(fixed, axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    for first, stop in zip(starts, np.r_[starts[1:], len(order)], strict=True):
+        frames = order[first:stop]
+        free = np.flatnonzero(~fixed[frames[0]])
+        if len(free):
+            reduced = gram[np.ix_(free, free)]
+            w[frames[:, None], free] = np.linalg.solve(reduced, b[np.ix_(frames, free)].T).T
     lam = np.where(fixed, rhs - w @ gram, 0.0)
     return w, lam
 
