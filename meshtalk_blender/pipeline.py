@@ -28,6 +28,7 @@ from .runtime.framerate import resample_frames
 from .runtime.network import WeightsError
 from .runtime.outputs import (
     TOLERANCE,
+    BlockFitter,
     PC2Writer,
     basis_from_coefficients,
     compact_basis,
@@ -183,8 +184,12 @@ def compute(
             blocks = ((b.coefficients, None) for b in running)
     try:
         if mode == "ARKIT":
-            weights = [fit_arkit_weights(o, template.arkit_deltas).weights for _, o in blocks]
-            payload = {"weights": np.concatenate(weights), "names": template.arkit_names}
+            deltas = template.arkit_deltas
+            if session is None:  # an animation file's offsets
+                weights = np.concatenate([fit_arkit_weights(o, deltas).weights for _, o in blocks])
+            else:  # from the coefficients alone: no vertices are made
+                weights = BlockFitter(session, deltas).clip_weights(running)
+            payload = {"weights": weights, "names": template.arkit_names}
             frames = len(payload["weights"])
         elif mode == "SHAPE_KEYS":
             payload = _shape_keys(plan_, session, blocks)

@@ -13,6 +13,7 @@ fit the weights per block, as the .npz does; .csv and .json also take weights di
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
@@ -144,6 +145,14 @@ class BlockFitter:
         """(n, 52) float32 weights of the block's frames."""
         return self.fitter.weights_from_rhs(self.rhs(block))
 
+    def clip_weights(self, blocks: Iterable) -> np.ndarray:
+        """(T, 52) float32 weights of every block, fitted once at the end: the more frames
+        in one fit, the more of them share an active set and with it one solve (9,000
+        frames: 0.27 s at once, 0.6 s block by block)."""
+        rhs = [self.rhs(block) for block in blocks]
+        n = len(self.fitter.deltas)
+        return self.fitter.weights_from_rhs(np.concatenate(rhs) if rhs else np.zeros((0, n)))
+
 
 class Pc2FileWriter:
     """Vertices only, as Blender's Mesh Cache modifier reads them (`PC2Writer` does the
@@ -169,10 +178,8 @@ class NpzFileWriter:
     """The animation schema (vertices, fps, source_index, arkit_names, arkit_weights) with
     the vertices streamed into their zip entry block by block; uncompressed unless asked
     (zlib on a minute of vertices costs more time than the network). The ARKit weights are
-    fitted once, for the whole clip, at the end (their entry follows the vertices): the
-    more frames in one fit, the more of them share an active set and with it one solve
-    (9,000 frames: 0.27 s at once, 0.6 s block by block). Written to a temporary name and
-    renamed when complete."""
+    fitted once, for the whole clip, at the end (their entry follows the vertices; see
+    `BlockFitter.clip_weights`). Written to a temporary name and renamed when complete."""
 
     def __init__(self, path: Path, frames: Frames, template: Template, compress: bool) -> None:
         self.path = Path(path)
