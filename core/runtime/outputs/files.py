@@ -149,7 +149,10 @@ class BlockFitter:
         """(T, 52) float32 weights of every block, fitted once at the end: the more frames
         in one fit, the more of them share an active set and with it one solve (9,000
         frames: 0.27 s at once, 0.6 s block by block)."""
-        rhs = [self.rhs(block) for block in blocks]
+        return self.joint_weights([self.rhs(block) for block in blocks])
+
+    def joint_weights(self, rhs: list[np.ndarray]) -> np.ndarray:
+        """(T, 52) float32 weights of blocks' right-hand sides (`rhs`), fitted in one go."""
         n = len(self.fitter.deltas)
         return self.fitter.weights_from_rhs(np.concatenate(rhs) if rhs else np.zeros((0, n)))
 
@@ -207,9 +210,7 @@ class NpzFileWriter:
             raise ValueError(f"npz: wrote {self.written} of {self._frames.n_frames} frames")
         self._entry.close()
         t = self._template
-        n = len(t.arkit_names)
-        rhs = np.concatenate(self._rhs) if self._rhs else np.zeros((0, n))
-        weights = self._fit.fitter.weights_from_rhs(rhs)
+        weights = self._fit.joint_weights(self._rhs)
         for name, array in (
             ("fps", np.asarray(self._frames.fps, np.float64)),
             ("source_index", np.asarray(t.source_index, np.int32)),
