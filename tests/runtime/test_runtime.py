@@ -184,6 +184,8 @@ def test_pauses_sample_at_their_own_temperature(files, tmp_path):
     assert (two.temperature_scale, two.pause_temperature_scale) == (1.6, 1.0)
     _, codes_t, _ = torch_reference(both, audio[: 16000 * 4], seed=3, temperature=1.0)
     assert np.array_equal(two.sample_codes(audio[: 16000 * 4], seed=3), codes_t)
+    whole, _ = two.coefficients(audio, seed=3)  # chunks read their slice of the temperatures
+    np.testing.assert_array_equal(two.coefficients(audio, seed=3, chunk_frames=37)[0], whole)
     with pytest.raises(ValueError, match="pause_temperature_scale"):
         export_weights(tmp_path / "x.npz", cfg_, model, prior, pause_temperature_scale=-1)
 
