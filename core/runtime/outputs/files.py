@@ -7,8 +7,9 @@ previous file, if any, untouched and no partial file behind.
 Writers read their frames from a `Frames` source: a `Session` (the network's blocks), or
 `VertexFrames` (template-topology vertices made elsewhere, such as the add-on reading an
 animated object), so both paths share one writer code. The ARKit formats (.csv, .json, .glb)
-fit the weights per block, as the .npz does; .csv and .json also take weights directly
-(`open_weights_writer`), for animations that exist only as ARKit curves."""
+fit the weights of all blocks in one go at the end, as the .npz does (`BlockFitter`); .csv
+and .json also take weights directly (`open_weights_writer`), for animations that exist
+only as ARKit curves."""
 
 from __future__ import annotations
 
@@ -234,9 +235,10 @@ class NpzFileWriter:
 
 class ArkitFileWriter:
     """ARKit weights as .csv (Live Link Face), .json (curves) or .glb (the head, its morph
-    targets and their animation), block by block: fitted to each block's offsets (`write`,
-    as the .npz does) or given as they are (`write_weights`). Written to a temporary name
-    and renamed when complete; removed on error."""
+    targets and their animation): fitted to the blocks' frames (`write`; one joint fit when
+    the last block is in, as the .npz does) or given as they are, block by block
+    (`write_weights`). Written to a temporary name and renamed when complete; removed on
+    error."""
 
     def __init__(
         self,
@@ -255,6 +257,7 @@ class ArkitFileWriter:
         self.tmp = temporary(self.path)
         self._deltas = template.arkit_deltas
         self._fit = None if frames is None else BlockFitter(frames, self._deltas)
+        self._rhs: list[np.ndarray] = []  # the fit's right-hand side of the written blocks
         names = template.arkit_names
         if kind == "glb":
             self._file: IO = open(self.tmp, "wb")  # noqa: SIM115 - closed in __exit__
@@ -275,10 +278,11 @@ class ArkitFileWriter:
             raise
 
     def write(self, block) -> None:
-        """The ARKit weights fitted to a block's offsets (bounded least squares per frame)."""
+        """A block's frames, whose ARKit weights are fitted (bounded least squares per
+        frame) with every other block's at the end."""
         if self._fit is None:
             raise TypeError(f"{self.path}: opened for weights only; use write_weights")
-        self._out.write_weights(self._fit.weights(block))
+        self._rhs.append(self._fit.rhs(block))
 
     def write_weights(self, weights: np.ndarray) -> None:
         """(n, 52) weights in the template's `arkit_names` order."""
@@ -288,7 +292,12 @@ class ArkitFileWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        settle(self.tmp, self.path, exc_type is None, self._file.close, self._out.finish)
+        settle(self.tmp, self.path, exc_type is None, self._file.close, self._finish)
+
+    def _finish(self) -> None:
+        if self._rhs:  # the written blocks' weights, in one fit
+            self._out.write_weights(self._fit.joint_weights(self._rhs))
+        self._out.finish()
 
 
 Writer = Pc2FileWriter | NpzFileWriter | ArkitFileWriter
