@@ -123,7 +123,7 @@ class BlockBuffer:
 
 
 class BlockFitter:
-    """ARKit weights of each block of `frames`. A Session's offsets are affine in its
+    """ARKit weights of the blocks of `frames`. A Session's offsets are affine in its
     blocks' coefficients, so the fit's right-hand side is (n, K+1) @ (K+1, 52) instead of
     the offsets' (n, 3V) @ (3V, 52): the largest cost of the ARKit formats after the
     vertices. Other frames (`VertexFrames`) are fitted from their offsets."""
@@ -141,10 +141,6 @@ class BlockFitter:
         if p is None:
             return self.fitter.rhs(self._frames.offsets(block, self._buffer(len(block))))
         return block.coefficients @ p[:-1] + p[-1]
-
-    def weights(self, block) -> np.ndarray:
-        """(n, 52) float32 weights of the block's frames."""
-        return self.fitter.weights_from_rhs(self.rhs(block))
 
     def clip_weights(self, blocks: Iterable) -> np.ndarray:
         """(T, 52) float32 weights of every block, fitted once at the end: the more frames
