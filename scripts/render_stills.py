@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(1, str(ROOT))  # core.assets_build.eyelids: the asset build's lid measure
 
 # the demo's user steps and studio; imported before bpy because it points Blender's user
 # folders at a throwaway directory
@@ -50,6 +51,8 @@ demo = importlib.import_module("demo")
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 from mathutils import Vector  # noqa: E402
+
+from core.assets_build import eyelids  # noqa: E402
 
 if TYPE_CHECKING:  # the installed extension's runtime has the checkout's classes
     from collections.abc import Callable
@@ -165,6 +168,7 @@ class Probe:
             u = up[np.linalg.norm(unit[up], axis=1).argmax()]
             shut = v + unit
             self.lids.append((u, low[np.linalg.norm(shut[low] - shut[u], axis=1).argmin()]))
+        self.margins = eyelids.template_lids(template)
         self.rest_lids = self.lid_gap(v)
         self.shut_lids = self.lid_gap(
             v + template.unit("eyeBlinkLeft") + template.unit("eyeBlinkRight")
@@ -197,6 +201,11 @@ class Probe:
     def lid_gap(self, v: np.ndarray) -> float:
         """The narrower eye's opening between the lid edges' middles."""
         return 1000.0 * min(float(v[u, 2] - v[w, 2]) for u, w in self.lids)
+
+    def margin_gap(self, v: np.ndarray) -> float:
+        """The widest the lid margins stand apart anywhere across either eye (the asset
+        build's measure of a closed blink: the middles alone can hide a slit)."""
+        return 1000.0 * eyelids.widest_margin_gap(v, self.margins)
 
     def lids_met(self, v: np.ndarray) -> bool:
         """Closed as far as the template's own eyeBlink units close them (0.5 mm slack)."""
@@ -413,7 +422,8 @@ def pause_blink(
             f" {gaps.min():.2f} mm (shut: {probe.shut_lids:.2f})"
         )
         if sampled is None and opened >= 0.9 and gaps.min() < OPEN_SHARE * probe.rest_lids:
-            sampled = seed, pause[int(gaps.argmin())], float(gaps.min())
+            frame = pause[int(gaps.argmin())]
+            sampled = seed, frame, probe.margin_gap(probe.vertices(head, frame))
         if opened >= 0.9 and (met or choice is None):
             choice = seed, met
             if met:
@@ -457,7 +467,7 @@ def pause_blink(
     if not met and sampled is not None:  # the network's own blink, however far it closes
         own, frame, gap = sampled
         generate(head, 1.0, own)
-        lines = [f"seed {own}, {into(frame)}", f"the network's blink: lids {gap:.1f} mm apart"]
+        lines = [f"seed {own}, {into(frame)}", f"the network's blink: margins {gap:.1f} mm apart"]
         tiles.append(render_panel(scene, camera, frame, lines, work))
     save_row(tiles, out / "pause_blink.png")
 

@@ -20,8 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..runtime.template import Template
 
 CLOSED_AT = 0.98  # eyeBlink weight where the lids meet; at 1 they press ~0.2 mm together
 CLEARANCE_M = 2.5e-4  # a closed lid's vertices stay this far off the eyeball: its faces sag
@@ -201,6 +205,26 @@ def _columns(vertices: np.ndarray, lids: EyeLids) -> tuple[np.ndarray, np.ndarra
     )
     span = max(up[:, 0].min(), lo[:, 0].min()), min(up[:, 0].max(), lo[:, 0].max())
     return x, gap, (x >= span[0]) & (x <= span[1])
+
+
+def template_lids(template: Template) -> dict[str, EyeLids]:
+    """Both eyes' lid margins on the template's topology (they hold for every identity)."""
+    skin, lashes = (
+        np.isin(np.arange(template.n_vertices), template.faces[template.face_part == part])
+        for part in (template.part_names.index("skin"), template.part_names.index("eyelashes"))
+    )
+    return {
+        side: find_lids(
+            template.vertices, template.faces, skin, lashes, template.region(f"eye_{side}")
+        )
+        for side in ("left", "right")
+    }
+
+
+def widest_margin_gap(vertices: np.ndarray, lids: dict[str, EyeLids]) -> float:
+    """Metres: the widest the lid margins stand apart anywhere across either eye (what a
+    closed blink must keep near 0: the gap at the pupil alone can hide a slit beside it)."""
+    return max(float(np.nanmax(margin_gaps(vertices, eye))) for eye in lids.values())
 
 
 def margin_gaps(vertices: np.ndarray, lids: EyeLids) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..assets_build.eyelids import EyeLids, find_lids, fit_blink
+from ..assets_build.eyelids import EyeLids, fit_blink, template_lids
 from ..runtime.template import Template, load_template
 
 IDENTITIES_PATH = Path(__file__).resolve().parent / "identities.npz"
@@ -145,7 +145,7 @@ class IdentityModel:
         edges = np.concatenate([skin[:, [k, (k + 1) % 4]] for k in range(4)])
         self._edges = np.unique(np.sort(edges, axis=1), axis=0)
         self._skin_faces = skin
-        self._lids = _eyelids(template)
+        self._lids = template_lids(template)
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
 
     def vertices(self, coeffs: np.ndarray) -> np.ndarray:
@@ -228,20 +228,6 @@ class IdentityModel:
             regional[:] = 0.0
         coeffs = base + regional
         return Identity(seed=int(seed), coeffs=coeffs.astype(np.float32), macro=macro)
-
-
-def _eyelids(template: Template) -> dict[str, EyeLids]:
-    """Both eyes' lid margins on the template's topology (they hold for every identity)."""
-    skin, lashes = (
-        np.isin(np.arange(template.n_vertices), template.faces[template.face_part == part])
-        for part in (template.part_names.index("skin"), template.part_names.index("eyelashes"))
-    )
-    return {
-        side: find_lids(
-            template.vertices, template.faces, skin, lashes, template.region(f"eye_{side}")
-        )
-        for side in ("left", "right")
-    }
 
 
 def _refit_blinks(
