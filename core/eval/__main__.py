@@ -50,6 +50,7 @@ REAL_COLUMNS = (
     "lip_lag_frames",
     "blinks_per_min",
     "full_blink_share",
+    "sealed_blink_share",
     *(f"eyes_open_pause_{kind}" for kind in PAUSE_KINDS),
 )
 BY_VOICE = ("LVE_mm", "pbm_closure", "blinks_per_min")  # also given per held-out voice

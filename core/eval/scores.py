@@ -4,7 +4,9 @@ Thresholds are stated here once: a phone counts as "lips closed" when the midlin
 falls below CLOSED_MM at some frame inside it, an open vowel as "open" when the gap exceeds
 OPEN_MM, a W/UW/OW as "rounded" when the mouth (corner to corner) narrows below ROUNDED_WIDTH
 of the clip's median width, and a blink is a dip of an eyelid gap below BLINK_FRACTION of its
-rest opening ("full" when it dips below FULL_BLINK_FRACTION). LVE is also split by what the
+rest opening ("full" when it dips below FULL_BLINK_FRACTION; "sealed" when, at its deepest
+frame, the lid margins stand no more than SEALED_MARGIN_MM apart anywhere across the eye: a
+gap at the pupil alone can hide a slit beside it). LVE is also split by what the
 frame is saying (FRAME_CLASSES): where a method loses. The lip gap's correlation with a
 reference (the truth, or the articulation model on the forced alignment) is pooled over clips
 at every lag within LAGS: a method can be right but late.
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..assets_build.eyelids import EyeLids, margin_gaps, template_lids
 from ..data.phones import BILABIALS, SIL, Phone, phone_spans
 from ..runtime.metrics import (
     eyelid_gap,
@@ -34,6 +37,7 @@ ROUNDED = frozenset(("W", "UW", "OW"))
 ROUNDED_WIDTH = 0.94  # of the clip's median mouth width (full mouthPucker: 0.84, jawOpen 0.97)
 BLINK_FRACTION = 0.3
 FULL_BLINK_FRACTION = 0.15
+SEALED_MARGIN_MM = 0.3  # the data's closed lids: <= 0.21 mm (p90 of corpus faces at the cap)
 EYES_OPEN_FRACTION = 0.6  # of the neutral eyelid gap: "eyes open" in a pause
 SLACK = 3  # frames either side of a P/B/M in which a seal counts as a timing slip, not a miss
 LAGS = tuple(range(-5, 6))  # frames; > 0: the prediction is late
@@ -117,6 +121,7 @@ _COUNTS = (
     "blinks",
     "blink_events",
     "full_blinks",
+    "sealed_blinks",
     "seconds",
     "pause_blinks",
     "pause_seconds",
@@ -141,6 +146,7 @@ class Totals:
     blinks: float = 0.0  # closures, mean of both eyes
     blink_events: int = 0  # closures, both eyes counted
     full_blinks: int = 0
+    sealed_blinks: int = 0  # margins met all across the eye at the blink's deepest frame
     seconds: float = 0.0
     pause_blinks: float = 0.0  # closures starting in silence (no phone but "sil"), both eyes' mean
     pause_seconds: float = 0.0  # silence in the transcript's phones
@@ -184,6 +190,7 @@ class Totals:
             * ratio(self.blinks - self.pause_blinks, self.seconds - self.pause_seconds),
             "blinks_per_min_pauses": 60 * ratio(self.pause_blinks, self.pause_seconds),
             "full_blink_share": ratio(self.full_blinks, self.blink_events),
+            "sealed_blink_share": ratio(self.sealed_blinks, self.blink_events),
             # how wide the mouth opens (what mouth strength scales)
             "lip_gap_p95_mm": float(np.percentile(self.gap_mm, 95)) if self.gap_mm else np.nan,
         }
@@ -286,8 +293,24 @@ def score(
         t.full_blinks += sum(
             float(lid[a:b].min()) < FULL_BLINK_FRACTION * open_gap for a, b in spans
         )
+        deepest = [pred[a + int(np.argmin(lid[a:b]))] for a, b in spans]
+        t.sealed_blinks += sum(
+            float(np.nanmax(margin_gaps(v, _lids(template)[side]))) <= SEALED_MARGIN_MM / 1000
+            for v in deepest
+        )
         t.pause_blinks += sum(bool(silent[a]) for a, _ in spans) / 2
     return t
+
+
+_LIDS: dict[int, tuple[Template, dict[str, EyeLids]]] = {}
+
+
+def _lids(template: Template) -> dict[str, EyeLids]:
+    """The template's lid margins, found once per template (a mesh walk; kept by identity,
+    as a Template holds arrays and has no hash)."""
+    if id(template) not in _LIDS:
+        _LIDS[id(template)] = template, template_lids(template)
+    return _LIDS[id(template)][1]
 
 
 def score_pause(

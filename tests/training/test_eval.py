@@ -194,7 +194,8 @@ def test_lag_of_a_shifted_signal_is_found():
 
 
 def test_full_blink_share_on_a_synthetic_blink():
-    """One full blink (lids meet) and one partial (20 % of the gap left): share 0.5."""
+    """One full blink (lids meet) and one partial (20 % of the gap left): share 0.5, and
+    only the full one is sealed along the whole lid margin."""
     from core.data.upper_face import blink_closure_weight
     from core.eval.scores import blink_depths, score
 
@@ -208,6 +209,7 @@ def test_full_blink_share_on_a_synthetic_blink():
     t = score(face.pose(weights), None, face.rest, [Phone("sil", 0, 2)], template)
     assert t.blinks == 2 and t.blink_events == 4 and t.full_blinks == 2
     assert t.summary()["full_blink_share"] == 0.5
+    assert t.sealed_blinks == 2  # the full one meets all along the margins, the partial not
     assert blink_depths(np.array([7, 1, 0.5, 7, 2, 7.0]), 7.0) == pytest.approx([0.5 / 7, 2 / 7])
 
 
