@@ -16,6 +16,7 @@ SEAL_FRAMES = ("sealed", "bilabial")
 # the refined run).
 LOSS_SETTINGS = (
     "eyelid_weight",
+    "lid_seal_weight",
     "lip_weight",
     "seal_weight",
     "seal_frames",
@@ -44,6 +45,9 @@ class ModelConfig(NetworkConfig):
     # losses
     loss_mode: str = "xmod"  # "xmod" (cross-modality) or "l2" (the ablation)
     eyelid_weight: float = 1.0
+    # extra eyelid-gap weight on frames whose true lids are closed at either pupil (under the
+    # evaluation's CLOSED_MM): blinks are ~3 % of the frames, as seals are of the lips'
+    lid_seal_weight: float = 0.0
     lip_weight: float = 0.0  # x the lip-gap loss (upper-minus-lower lip vectors, mm^2)
     seal_weight: float = 0.0  # extra lip-gap (and lip-vertex) weight on frames with sealed lips
     # which sealed frames get it: "sealed", all of them; "bilabial", those inside a P/B/M

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..eval.scores import CLOSED_MM
-from ..runtime.metrics import LIP_MIDLINE, landmark, mouth_corners
+from ..runtime.metrics import EYELID_CENTRE, LIP_MIDLINE, landmark, mouth_corners
 from ..runtime.template import Template
 from .config import ModelConfig
 from .model import MeshTalk
@@ -35,6 +35,7 @@ class RegionWeights:
     lip_pairs: np.ndarray  # (Q, 2) int64: (upper-lip vertex, lower-lip vertex)
     lip_midline: np.ndarray  # (2,) int64: the inner lips at the midline (core.metrics.lip_gap)
     corners: np.ndarray  # (1, 2) int64: the mouth corners (runtime.metrics.mouth_width)
+    lid_centres: np.ndarray  # (2, 2) int64: each eye's lids at the pupil (metrics.eyelid_gap)
 
 
 def _mask(template: Template, regions: tuple[str, ...], background: float) -> np.ndarray:
@@ -71,6 +72,10 @@ def region_weights(template: Template, cfg: ModelConfig) -> RegionWeights:
         lip_pairs=vertical_pairs(template, "lip_upper", "lip_lower"),
         lip_midline=np.array([landmark(template, i) for i in LIP_MIDLINE], np.int64),
         corners=np.array([mouth_corners(template)], np.int64),
+        lid_centres=np.array(
+            [[landmark(template, i) for i in EYELID_CENTRE[side]] for side in ("left", "right")],
+            np.int64,
+        ),
     )
 
 
@@ -146,10 +151,11 @@ def closure_loss(
 def seal_weights(
     target: torch.Tensor, midline: torch.Tensor, extra: float, where: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """(B, T) frame weights 1 + extra where the true lips are sealed (midline gap under the
-    evaluation's CLOSED_MM) and `where` (B, T) is true (everywhere when None): a seal lasts
-    two or three frames, too few to count in a mean over all frames, and it is what a viewer
-    notices when it is missing."""
+    """(B, T) frame weights 1 + extra where the true pair `midline` (the lips at the midline,
+    or one eye's lids at the pupil) is closed (gap under the evaluation's CLOSED_MM) and
+    `where` (B, T) is true (everywhere when None): a seal or a blink's bottom lasts two or
+    three frames, too few to count in a mean over all frames, and it is what a viewer notices
+    when it is missing."""
     sealed = midline_gap(target, midline) < CLOSED_MM
     if where is not None:
         sealed = sealed & where.bool()
@@ -166,7 +172,8 @@ class StageOneLoss(nn.Module):
     with i. The expression input cannot explain the mouth and the audio cannot explain the
     upper face, so the latent has to take lips from audio and the rest from expression.
     l2: plain reconstruction from (audio_i, expr_i) over all vertices (the ablation).
-    Both add `eyelid_weight` x the eyelid loss on the expression-driven reconstruction,
+    Both add `eyelid_weight` x the eyelid loss on the expression-driven reconstruction (its
+    closed-lid frames weighted 1 + `lid_seal_weight`: blinks are ~3 % of the frames),
     `lip_weight` x the lip-gap loss and `lip_vertex_weight` x the L2 of the lip vertices on
     the audio-driven one (sealed frames of both weighted 1 + `seal_weight`; with
     `seal_frames` "bilabial" only those inside a P/B/M phone), and `velocity_weight` x the
@@ -192,6 +199,7 @@ class StageOneLoss(nn.Module):
         self.register_buffer("lip_pairs", torch.from_numpy(weights.lip_pairs))
         self.register_buffer("lip_midline", torch.from_numpy(weights.lip_midline))
         self.register_buffer("corners", torch.from_numpy(weights.corners))
+        self.register_buffer("lid_centres", torch.from_numpy(weights.lid_centres))
         self.register_buffer("all", torch.ones(len(weights.mouth)))
 
     def forward(
@@ -240,7 +248,13 @@ class StageOneLoss(nn.Module):
             out["mouth"] = masked_l2(audio_pred, offsets, self.mouth)
             out["upper"] = masked_l2(expr_pred, offsets, self.upper)
             total = out["mouth"] + out["upper"]
-        out["eyelid"] = gap_loss(expr_pred, offsets, self.lid_pairs)
+        lid_frames = None
+        if self.cfg.lid_seal_weight:  # closed lids (either eye), weighted as sealed lips are
+            truth = offsets + template[:, None]
+            lid_frames = torch.maximum(
+                *(seal_weights(truth, pair, self.cfg.lid_seal_weight) for pair in self.lid_centres)
+            )
+        out["eyelid"] = gap_loss(expr_pred, offsets, self.lid_pairs, lid_frames)
         total = total + self.cfg.eyelid_weight * out["eyelid"]
         frames = None
         if self.cfg.seal_weight:

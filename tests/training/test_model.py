@@ -386,6 +386,28 @@ def test_velocity_loss_charges_jitter_not_offsets(model, template):
     assert_term_adds_to_the_total(model, template, w, "velocity", 3.0, seed=6)
 
 
+def test_lid_seal_weights_the_frames_with_closed_lids(model, template):
+    """lid_seal_weight multiplies the eyelid error of the frames whose true lids are closed at
+    either pupil (a blink: ~3 % of the frames), as seal_weight does the lips' sealed frames."""
+    w = region_weights(template, ModelConfig())
+    mel, offsets, tmpl = batch(template, seed=8)
+    units = np.zeros(len(template.arkit_names))
+    units[template.arkit_names.index("eyeBlinkLeft")] = 1.0  # one eye shut is a blink too
+    offsets[1, 3] = torch.from_numpy(template.pose(units) - template.vertices)
+    tmpl[1] = torch.from_numpy(template.vertices)  # item 1 on the template: its lids meet
+    model.eval()  # argmax codes: the same decode for every loss below
+    plain = StageOneLoss(ModelConfig(eyelid_weight=2.0), w)(model, mel, offsets, tmpl)
+    sealed = StageOneLoss(ModelConfig(eyelid_weight=2.0, lid_seal_weight=8.0), w)
+    out = sealed(model, mel, offsets, tmpl)
+    assert out["eyelid"].item() > plain["eyelid"].item()  # the closed frame weighs 9
+    extra = out["total"] - plain["total"]
+    assert extra.item() == pytest.approx(2.0 * (out["eyelid"] - plain["eyelid"]).item(), rel=1e-4)
+    offsets[1, 3] = offsets[1, 2]  # no closed lids left: the weighting changes nothing
+    plain = StageOneLoss(ModelConfig(eyelid_weight=2.0), w)(model, mel, offsets, tmpl)
+    out = sealed(model, mel, offsets, tmpl)
+    assert out["eyelid"].item() == pytest.approx(plain["eyelid"].item(), rel=1e-6)
+
+
 def assert_term_adds_to_the_total(model, template, w, part: str, weight: float, seed: int):
     """With `{part}_weight` set, StageOneLoss reports the part (> 0 on a random batch) and
     its total grows by exactly weight x the part; without it, the part is absent."""
