@@ -205,7 +205,7 @@ class Probe:
     def margin_gap(self, v: np.ndarray) -> float:
         """The widest the lid margins stand apart anywhere across either eye (the asset
         build's measure of a closed blink: the middles alone can hide a slit)."""
-        return 1000.0 * eyelids.widest_margin_gap(v, self.margins)
+        return 1000.0 * eyelids.widest_margin_gap(v, self.margins.values())
 
     def lids_met(self, v: np.ndarray) -> bool:
         """Closed as far as the template's own eyeBlink units close them (0.5 mm slack)."""

@@ -221,10 +221,10 @@ def template_lids(template: Template) -> dict[str, EyeLids]:
     }
 
 
-def widest_margin_gap(vertices: np.ndarray, lids: dict[str, EyeLids]) -> float:
-    """Metres: the widest the lid margins stand apart anywhere across either eye (what a
+def widest_margin_gap(vertices: np.ndarray, lids: Iterable[EyeLids]) -> float:
+    """Metres: the widest the lid margins stand apart anywhere across the given eyes (what a
     closed blink must keep near 0: the gap at the pupil alone can hide a slit beside it)."""
-    return max(float(np.nanmax(margin_gaps(vertices, eye))) for eye in lids.values())
+    return max(float(np.nanmax(margin_gaps(vertices, eye))) for eye in lids)
 
 
 def margin_gaps(vertices: np.ndarray, lids: EyeLids) -> np.ndarray:

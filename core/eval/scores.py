@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..assets_build.eyelids import EyeLids, margin_gaps, template_lids
+from ..assets_build.eyelids import EyeLids, template_lids, widest_margin_gap
 from ..data.phones import BILABIALS, SIL, Phone, phone_spans
 from ..runtime.metrics import (
     eyelid_gap,
@@ -295,7 +295,7 @@ def score(
         )
         deepest = [pred[a + int(np.argmin(lid[a:b]))] for a, b in spans]
         t.sealed_blinks += sum(
-            float(np.nanmax(margin_gaps(v, _lids(template)[side]))) <= SEALED_MARGIN_MM / 1000
+            widest_margin_gap(v, [_lids(template)[side]]) <= SEALED_MARGIN_MM / 1000
             for v in deepest
         )
         t.pause_blinks += sum(bool(silent[a]) for a, _ in spans) / 2

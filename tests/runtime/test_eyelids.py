@@ -34,11 +34,11 @@ def test_closed_lids_meet_all_along_the_margin(template, faces, lids):
     """At the corpus's closure weight both eyes' margins meet everywhere across the eye (the
     widest gap under 0.3 mm), on the template and on identities: a gap at the pupil alone
     could hide a slit beside it. At rest the widest gap is the eye's opening."""
-    assert eyelids.widest_margin_gap(template.vertices, lids) > 0.006
+    assert eyelids.widest_margin_gap(template.vertices, lids.values()) > 0.006
     for name, rest, deltas in faces:
         cap = blink_closure_weight(rest, deltas)
         shut = rest + cap * (_blink(template, deltas, "left") + _blink(template, deltas, "right"))
-        assert eyelids.widest_margin_gap(shut, lids) < 3e-4, name
+        assert eyelids.widest_margin_gap(shut, lids.values()) < 3e-4, name
 
 
 @pytest.fixture(scope="module")
