@@ -34,7 +34,7 @@ from .runtime.outputs import (
     compact_basis,
     load_animation,
 )
-from .runtime.retarget import fit_arkit_weights
+from .runtime.retarget import ArkitFitter
 from .runtime.session import Cancelled, Session
 from .runtime.settings import Settings
 from .runtime.template import load_template
@@ -186,7 +186,8 @@ def compute(
         if mode == "ARKIT":
             deltas = template.arkit_deltas
             if session is None:  # an animation file's offsets
-                weights = np.concatenate([fit_arkit_weights(o, deltas).weights for _, o in blocks])
+                fitter = ArkitFitter(deltas)  # its 52 x 52 Gram matrix once, not per block
+                weights = np.concatenate([fitter.weights(o) for _, o in blocks])
             else:  # from the coefficients alone: no vertices are made
                 weights = BlockFitter(session, deltas).clip_weights(running)
             payload = {"weights": weights, "names": template.arkit_names}
