@@ -243,10 +243,12 @@ def _read_while_loading(audio: Path, settings: Settings) -> tuple[np.ndarray, An
 
 
 def write_blocks(writer: Writer, blocks: Iterator[Block], overlap: bool = True) -> None:
-    """Every block into `writer`. With `overlap`, the writing (vertex product, ARKit fit,
-    file) runs on a worker thread while this thread makes the next block (the network's
-    frame loops): two cores at work, at most one block behind. OpenBLAS stays on one thread
-    meanwhile (`Animator._stream`), so the numbers do not depend on which thread ran."""
+    """Every block into `writer`. With `overlap`, storing a block (vertex product, file)
+    runs on a worker thread while this thread makes the next block (the network's frame
+    loops): two cores at work, at most one block behind. This thread also takes each block
+    (the ARKit fit's right-hand side) and, after the last one, fits the clip's ARKit weights
+    while the worker stores that block. OpenBLAS stays on one thread meanwhile
+    (`Animator._stream`), so the numbers do not depend on which thread ran."""
     with blas_threads(1):
         if not overlap:
             for block in blocks:
@@ -255,9 +257,11 @@ def write_blocks(writer: Writer, blocks: Iterator[Block], overlap: bool = True) 
         with ThreadPoolExecutor(1, thread_name_prefix="meshtalk-writer") as pool:
             pending = None
             for block in blocks:
+                writer.take(block)
                 if pending is not None:
                     pending.result()  # errors surface at once; memory stays bounded
-                pending = pool.submit(writer.write, block)
+                pending = pool.submit(writer.store, block)
+            writer.seal()
             if pending is not None:
                 pending.result()
 

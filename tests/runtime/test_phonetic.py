@@ -323,7 +323,9 @@ def test_gmm_stride_scores_the_same_frames_exactly(model, speech):
     assert np.abs(some[middle] - every[middle]).mean() < 3.0  # interpolated, not exact
 
 
-def test_gaussians_on_two_threads_give_the_same_scores(model, speech):
+def test_ffts_and_gaussians_on_two_threads_give_the_same_numbers(model, speech):
+    mel = P.mel_power(as_float(speech), model, dither=True)
+    assert np.array_equal(P.mel_power(as_float(speech), model, dither=True, workers=2), mel)
     features = P.dynamic_features(P.batch_cmn(P.sphinx_cepstra(as_float(speech), model))[0])
     one = P.senone_scores(features, model)
     assert np.array_equal(P.senone_scores(features, model, workers=2), one)

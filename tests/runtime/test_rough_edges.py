@@ -49,17 +49,21 @@ def _full_disk(self, *args, **kwargs):
 
 
 @pytest.mark.parametrize(
-    ("suffix", "writer"),
-    [(".npz", files.NpzFileWriter), (".pc2", pc2.PC2Writer), (".csv", files.ArkitFileWriter)],
+    ("suffix", "writer", "method"),
+    [
+        (".npz", files.NpzFileWriter, "store"),  # the vertices' entry, block by block
+        (".pc2", pc2.PC2Writer, "write"),
+        (".csv", files.LiveLinkCsv, "write_weights"),  # the rows, once the clip is fitted
+    ],
 )
 def test_full_disk_names_the_output_and_keeps_the_previous_file(
-    tmp_path, monkeypatch, capsys, suffix, writer
+    tmp_path, monkeypatch, capsys, suffix, writer, method
 ):
     audio = _wav(tmp_path / "a.wav", 0.4)
     out = tmp_path / "out" / f"x{suffix}"
     out.parent.mkdir()
     out.write_bytes(b"the previous take")
-    monkeypatch.setattr(writer, "write", _full_disk)
+    monkeypatch.setattr(writer, method, _full_disk)
     assert cli.main(["animate", str(audio), "--out", str(out)]) == 1
     assert _one_error_line(capsys) == f"error: cannot write {out}: {ENOSPC}"
     assert out.read_bytes() == b"the previous take"

@@ -37,6 +37,7 @@ whole clip (offline use).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,6 @@ LOUDNESS_FLOOR = -10.0  # nats below the speech mean (-43 dB): digital silence s
 _FFT_BLOCK = 256  # frames per FFT block (temporaries stay in cache)
 _GMM_BLOCK = 128  # frames per Gaussian block
 _ANCHORS = 4  # Gaussians per codebook and stream that bound a frame's best density
-_BETA_BLOCK = 512  # phone-loop steps of beta kept at a time
 _EXP_FLOOR = -60.0  # log-densities (relative to the offset) below this count as this
 
 
@@ -305,25 +305,46 @@ def _dither(start: int, stop: int) -> np.ndarray:
 # stage 1: cepstra
 
 
-def mel_power(audio16k: np.ndarray, model: AcousticModel, dither: bool = False) -> np.ndarray:
+def mel_power(
+    audio16k: np.ndarray, model: AcousticModel, dither: bool = False, workers: int = 1
+) -> np.ndarray:
     """(n_frames, 25) float64 mel filterbank power of each frame, before noise removal, with
-    pocketsphinx's `-dither` if asked (`_dither`)."""
+    pocketsphinx's `-dither` if asked (`_dither`). `workers` threads take a contiguous part
+    of the frames each (numpy's FFT releases the GIL): the same numbers on any count."""
     x = np.asarray(audio16k).reshape(-1)
     if not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"expected float samples in [-1, 1], got {x.dtype}")
-    n_frames, n_bins = n_phonetic_frames(len(x)), model.mel_weights.shape[0]
+    n_frames = n_phonetic_frames(len(x))
     out = np.empty((n_frames, model.mel_weights.shape[1]))
-    padded = np.zeros((min(n_frames, _FFT_BLOCK), model.fft_size))  # zeros past the window
-    for f0 in range(0, n_frames, _FFT_BLOCK):
-        f1 = min(n_frames, f0 + _FFT_BLOCK)
-        windowed = padded[: f1 - f0]
-        frames = _frame_block(x, f0, f1, model.preemphasis, dither)
-        np.multiply(frames, model.window, out=windowed[:, :FRAME_SIZE])
-        spec = np.fft.rfft(windowed)[:, model.mel_lo : model.mel_lo + n_bins]
-        power = spec.real**2
-        power += spec.imag**2
-        np.matmul(power, model.mel_weights, out=out[f0:f1])
+
+    def fill(starts: range) -> None:
+        padded = np.zeros((_FFT_BLOCK, model.fft_size))  # zeros past the window
+        n_bins = model.mel_weights.shape[0]
+        for f0 in starts:
+            f1 = min(n_frames, f0 + _FFT_BLOCK)
+            windowed = padded[: f1 - f0]
+            frames = _frame_block(x, f0, f1, model.preemphasis, dither)
+            np.multiply(frames, model.window, out=windowed[:, :FRAME_SIZE])
+            spec = np.fft.rfft(windowed)[:, model.mel_lo : model.mel_lo + n_bins]
+            power = spec.real**2
+            power += spec.imag**2
+            np.matmul(power, model.mel_weights, out=out[f0:f1])
+
+    in_shares(fill, range(0, n_frames, _FFT_BLOCK), workers, "meshtalk-fft")
     return out
+
+
+def in_shares(work: Callable[[range], None], blocks: range, workers: int, name: str) -> None:
+    """work(share) for `workers` contiguous shares of `blocks`, each on its own thread (the
+    work must release the GIL to gain from it: matrix products, FFTs, exp); inline for
+    one worker or one block."""
+    size = max(1, -(-len(blocks) // max(1, workers)))
+    shares = [blocks[i : i + size] for i in range(0, len(blocks), size)]
+    if len(shares) <= 1:
+        work(blocks)
+        return
+    with ThreadPoolExecutor(len(shares), thread_name_prefix=name) as pool:
+        list(pool.map(work, shares))
 
 
 def sphinx_cepstra(
@@ -575,16 +596,11 @@ def senone_scores(features: np.ndarray, model: AcousticModel, workers: int = 1) 
     x = np.asarray(features, dtype=np.float32)
     out = np.empty((len(x), model.n_phones, 3), np.float32)
 
-    def score(f0: int) -> None:
-        out[f0 : f0 + _GMM_BLOCK] = _score_block(x[f0 : f0 + _GMM_BLOCK], model)
-
-    starts = range(0, len(x), _GMM_BLOCK)
-    if workers > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(workers, thread_name_prefix="meshtalk-gmm") as pool:
-            list(pool.map(score, starts))
-    else:
+    def score(starts: range) -> None:
         for f0 in starts:
-            score(f0)
+            out[f0 : f0 + _GMM_BLOCK] = _score_block(x[f0 : f0 + _GMM_BLOCK], model)
+
+    in_shares(score, range(0, len(x), _GMM_BLOCK), workers, "meshtalk-gmm")
     if len(x):
         out -= out.max(axis=(1, 2), keepdims=True)
         np.maximum(out, -SCORE_FLOOR, out=out)
@@ -675,7 +691,8 @@ def loop_posteriors(
     at: np.ndarray | None = None,
 ) -> np.ndarray:
     """(m, 40) state posteriors of the phone loop (forward-backward, emissions exp(scale x
-    log-likelihood)), summed per phone class.
+    log-likelihood)), summed per phone class. (The two passes on two threads took longer:
+    their steps are too small to gain from releasing the GIL.)
 
     `at`: the 100-Hz frames the m score rows belong to (default 0..m-1). With gaps the loop
     steps from one scored frame to the next with the transition matrix to the power of the
@@ -696,8 +713,10 @@ def loop_posteriors(
     # float64 (float32 would be faster per call but meets denormals: far slower overall)
     every = _rescale_interval(scale, weights, powers)
     steps = [powers[g] for g in gaps.tolist()]
-    post = _backward_posteriors(emit, steps, _forward(emit, steps, p, every), every)
-    return _to_classes(post, model)
+    alpha, beta = _forward(emit, steps, p, every), _backward(emit, steps, every)
+    gamma = np.multiply(alpha, beta, out=alpha)
+    gamma /= gamma.sum(axis=1, keepdims=True)
+    return _to_classes(gamma.reshape(m, p, 3).sum(axis=2), model)
 
 
 def _forward(emit: np.ndarray, steps: list[np.ndarray], p: int, every: int) -> np.ndarray:
@@ -715,31 +734,18 @@ def _forward(emit: np.ndarray, steps: list[np.ndarray], p: int, every: int) -> n
     return alpha
 
 
-def _backward_posteriors(
-    emit: np.ndarray, steps: list[np.ndarray], alpha: np.ndarray, every: int
-) -> np.ndarray:
-    """(m, phones) posteriors from alpha and beta(t) = steps[t] @ (beta(t+1) * emit(t+1))
-    (the loop may end in any state); beta is kept for _BETA_BLOCK steps at a time, so a long
-    clip needs no second (m, states) array."""
-    m, n_states = emit.shape
-    out = np.empty((m, n_states // 3))
-    block = np.empty((min(m, _BETA_BLOCK), n_states), emit.dtype)
-    buf = np.empty(n_states, emit.dtype)
-    beta = np.ones(n_states, emit.dtype)
-    for stop in range(m, 0, -_BETA_BLOCK):
-        start = max(0, stop - _BETA_BLOCK)
-        for t in range(stop - 1, start - 1, -1):
-            if t < m - 1:
-                np.multiply(beta, emit[t + 1], out=buf)
-                beta = np.dot(steps[t], buf, out=block[t - start])
-                if t % every == 0:
-                    beta /= beta.sum()
-            else:
-                block[t - start] = beta
-        gamma = alpha[start:stop] * block[: stop - start]
-        gamma /= gamma.sum(axis=1, keepdims=True)
-        out[start:stop] = gamma.reshape(stop - start, -1, 3).sum(axis=2)
-    return out
+def _backward(emit: np.ndarray, steps: list[np.ndarray], every: int) -> np.ndarray:
+    """beta(t) = steps[t] @ (beta(t+1) * emit(t+1)), rescaled every `every` steps; the loop
+    may end in any state."""
+    beta = np.empty_like(emit)
+    beta[-1] = 1.0
+    buf = np.empty(emit.shape[1], emit.dtype)
+    for t in range(len(emit) - 2, -1, -1):
+        np.multiply(beta[t + 1], emit[t + 1], out=buf)
+        np.dot(steps[t], buf, out=beta[t])
+        if t % every == 0:
+            beta[t] /= beta[t].sum()
+    return beta
 
 
 def _rescale_interval(scale: float, weights: np.ndarray, powers: dict) -> int:
@@ -792,9 +798,9 @@ def phonetic_features(
     the Gaussians are evaluated on every gmm_stride-th frame (and the last) and the frames
     between are interpolated (stride 2 halves the cost and scores the same against forced
     alignments; 1 evaluates every frame). dither: pocketsphinx's 1-LSB dither (`_dither`),
-    which keeps digital silence silent. workers: threads for the Gaussians
-    (`senone_scores`)."""
-    mel = mel_power(audio16k, model, dither=dither)
+    which keeps digital silence silent. workers: threads for the FFTs and the Gaussians (the
+    same numbers on any count)."""
+    mel = mel_power(audio16k, model, dither=dither, workers=workers)
     n = len(mel)
     if n == 0:
         return np.zeros((0, N_PHONETIC_FEATURES), np.float32)

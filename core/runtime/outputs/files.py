@@ -126,7 +126,14 @@ class BlockFitter:
     """ARKit weights of the blocks of `frames`. A Session's offsets are affine in its
     blocks' coefficients, so the fit's right-hand side is (n, K+1) @ (K+1, 52) instead of
     the offsets' (n, 3V) @ (3V, 52): the largest cost of the ARKit formats after the
-    vertices. Other frames (`VertexFrames`) are fitted from their offsets."""
+    vertices. Other frames (`VertexFrames`) are fitted from their offsets.
+
+    Writers `add` blocks as they are written and take the clip's `weights` at the end: one
+    fit for the whole clip. The more frames in one fit, the more of them share an active
+    set and with it one solve: 9,000 frames take 0.25 s at once, 0.38 s in batches of 1,800
+    and 0.57 s block by block. Batches fitted on the writer thread while the network makes
+    the next blocks cost more than they hide (5-minute .npz: 2.06 -> 2.46 s, docs/RESULTS.md):
+    the run is CPU-bound on two cores."""
 
     def __init__(self, frames: Frames, deltas: np.ndarray) -> None:
         self._frames = frames
@@ -134,6 +141,8 @@ class BlockFitter:
         rows = frames.affine_rows()
         self._projection = None if rows is None else self.fitter.projection(rows)
         self._buffer = BlockBuffer(len(frames.rest))  # for offsets (not on the affine path)
+        self._rhs: list[np.ndarray] = []  # the right-hand sides of the blocks added
+        self._weights: np.ndarray | None = None  # fitted once, on the first `weights`
 
     def rhs(self, block) -> np.ndarray:
         """(n, 52) float64: the fit's right-hand side of the block's frames."""
@@ -142,19 +151,49 @@ class BlockFitter:
             return self.fitter.rhs(self._frames.offsets(block, self._buffer(len(block))))
         return block.coefficients @ p[:-1] + p[-1]
 
+    def add(self, block) -> None:
+        """A block's frames, to be fitted with all the others (`weights`)."""
+        if self._weights is not None:
+            raise RuntimeError("the clip's weights are fitted already: no more blocks")
+        self._rhs.append(self.rhs(block))
+
+    def weights(self) -> np.ndarray:
+        """(T, 52) float32 weights of every block added, in order, fitted in one go (on the
+        first call; later calls return the same array)."""
+        if self._weights is None:
+            n = len(self.fitter.deltas)
+            rhs = np.concatenate(self._rhs) if self._rhs else np.zeros((0, n))
+            self._weights = self.fitter.weights_from_rhs(rhs)
+        return self._weights
+
     def clip_weights(self, blocks: Iterable) -> np.ndarray:
-        """(T, 52) float32 weights of every block, fitted once at the end: the more frames
-        in one fit, the more of them share an active set and with it one solve (9,000
-        frames: 0.27 s at once, 0.6 s block by block)."""
-        return self.joint_weights([self.rhs(block) for block in blocks])
-
-    def joint_weights(self, rhs: list[np.ndarray]) -> np.ndarray:
-        """(T, 52) float32 weights of blocks' right-hand sides (`rhs`), fitted in one go."""
-        n = len(self.fitter.deltas)
-        return self.fitter.weights_from_rhs(np.concatenate(rhs) if rhs else np.zeros((0, n)))
+        """(T, 52) float32 weights of `blocks`, as `add` then `weights`."""
+        for block in blocks:
+            self.add(block)
+        return self.weights()
 
 
-class Pc2FileWriter:
+class BlockWriter:
+    """A file written block by block. `write(block)` does it all; a caller with a second
+    thread splits it (`session.write_blocks`): `take` on its own thread (cheap: the ARKit
+    fit's right-hand side), `store` on the worker (the vertex product and the file), and
+    `seal` once the last block is taken (the ARKit fit) while the worker stores it."""
+
+    def take(self, block) -> None:
+        """The block's cheap part, on the caller's thread, before `store`."""
+
+    def store(self, block) -> None:
+        """The block's frames into the file."""
+
+    def seal(self) -> None:
+        """After the last `take`: the work that needs every block but not the file."""
+
+    def write(self, block) -> None:
+        self.take(block)
+        self.store(block)
+
+
+class Pc2FileWriter(BlockWriter):
     """Vertices only, as Blender's Mesh Cache modifier reads them (`PC2Writer` does the
     temporary file and the rename)."""
 
@@ -164,7 +203,7 @@ class Pc2FileWriter:
         self._buffer = BlockBuffer(len(frames.rest))
         self._pc2 = PC2Writer(path, len(frames.rest), frames.n_frames)
 
-    def write(self, block) -> None:
+    def store(self, block) -> None:
         self._pc2.write(self._frames.vertices(block, self._buffer(len(block))))
 
     def __enter__(self) -> Pc2FileWriter:
@@ -174,12 +213,12 @@ class Pc2FileWriter:
         self._pc2.__exit__(exc_type, exc, tb)
 
 
-class NpzFileWriter:
+class NpzFileWriter(BlockWriter):
     """The animation schema (vertices, fps, source_index, arkit_names, arkit_weights) with
     the vertices streamed into their zip entry block by block; uncompressed unless asked
     (zlib on a minute of vertices costs more time than the network). The ARKit weights are
-    fitted once, for the whole clip, at the end (their entry follows the vertices; see
-    `BlockFitter.clip_weights`). Written to a temporary name and renamed when complete."""
+    fitted once, for the whole clip, when the last block is in (their entry follows the
+    vertices; see `BlockFitter`). Written to a temporary name and renamed when complete."""
 
     def __init__(self, path: Path, frames: Frames, template: Template, compress: bool) -> None:
         self.path = Path(path)
@@ -193,21 +232,25 @@ class NpzFileWriter:
         np.lib.format.write_array_header_1_0(self._entry, header)
         self._fit = BlockFitter(frames, template.arkit_deltas)
         self._buffer = BlockBuffer(len(frames.rest))
-        self._rhs: list[np.ndarray] = []  # the fit's right-hand side, block by block
         self.written = 0
 
-    def write(self, block) -> None:
-        self._rhs.append(self._fit.rhs(block))
+    def take(self, block) -> None:
+        self._fit.add(block)
+
+    def store(self, block) -> None:
         verts = self._frames.vertices(block, self._buffer(len(block)))
         self._entry.write(memoryview(np.ascontiguousarray(verts, "<f4")).cast("B"))
         self.written += len(verts)
+
+    def seal(self) -> None:
+        self._fit.weights()
 
     def finish(self) -> None:
         if self.written != self._frames.n_frames:  # the header promised n_frames
             raise ValueError(f"npz: wrote {self.written} of {self._frames.n_frames} frames")
         self._entry.close()
         t = self._template
-        weights = self._fit.joint_weights(self._rhs)
+        weights = self._fit.weights()
         for name, array in (
             ("fps", np.asarray(self._frames.fps, np.float64)),
             ("source_index", np.asarray(t.source_index, np.int32)),
@@ -229,7 +272,7 @@ class NpzFileWriter:
         self._zip.close()
 
 
-class ArkitFileWriter:
+class ArkitFileWriter(BlockWriter):
     """ARKit weights as .csv (Live Link Face), .json (curves) or .glb (the head, its morph
     targets and their animation): fitted to the blocks' frames (`write`; one joint fit when
     the last block is in, as the .npz does) or given as they are, block by block
@@ -253,7 +296,6 @@ class ArkitFileWriter:
         self.tmp = temporary(self.path)
         self._deltas = template.arkit_deltas
         self._fit = None if frames is None else BlockFitter(frames, self._deltas)
-        self._rhs: list[np.ndarray] = []  # the fit's right-hand side of the written blocks
         names = template.arkit_names
         if kind == "glb":
             self._file: IO = open(self.tmp, "wb")  # noqa: SIM115 - closed in __exit__
@@ -273,12 +315,16 @@ class ArkitFileWriter:
             self.tmp.unlink(missing_ok=True)
             raise
 
-    def write(self, block) -> None:
+    def take(self, block) -> None:
         """A block's frames, whose ARKit weights are fitted (bounded least squares per
         frame) with every other block's at the end."""
         if self._fit is None:
             raise TypeError(f"{self.path}: opened for weights only; use write_weights")
-        self._rhs.append(self._fit.rhs(block))
+        self._fit.add(block)
+
+    def seal(self) -> None:
+        if self._fit is not None:
+            self._fit.weights()
 
     def write_weights(self, weights: np.ndarray) -> None:
         """(n, 52) weights in the template's `arkit_names` order."""
@@ -291,8 +337,9 @@ class ArkitFileWriter:
         settle(self.tmp, self.path, exc_type is None, self._file.close, self._finish)
 
     def _finish(self) -> None:
-        if self._rhs:  # the written blocks' weights, in one fit
-            self._out.write_weights(self._fit.joint_weights(self._rhs))
+        weights = None if self._fit is None else self._fit.weights()
+        if weights is not None and len(weights):  # the written blocks' weights
+            self._out.write_weights(weights)
         self._out.finish()
 
 
