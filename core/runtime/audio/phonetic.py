@@ -317,9 +317,10 @@ def mel_power(
     n_frames = n_phonetic_frames(len(x))
     out = np.empty((n_frames, model.mel_weights.shape[1]))
 
+    n_bins = model.mel_weights.shape[0]
+
     def fill(starts: range) -> None:
-        padded = np.zeros((_FFT_BLOCK, model.fft_size))  # zeros past the window
-        n_bins = model.mel_weights.shape[0]
+        padded = np.zeros((min(n_frames, _FFT_BLOCK), model.fft_size))  # zeros past the window
         for f0 in starts:
             f1 = min(n_frames, f0 + _FFT_BLOCK)
             windowed = padded[: f1 - f0]

@@ -337,8 +337,7 @@ class ArkitFileWriter(BlockWriter):
         settle(self.tmp, self.path, exc_type is None, self._file.close, self._finish)
 
     def _finish(self) -> None:
-        weights = None if self._fit is None else self._fit.weights()
-        if weights is not None and len(weights):  # the written blocks' weights
+        if self._fit is not None and len(weights := self._fit.weights()):  # the blocks' weights
             self._out.write_weights(weights)
         self._out.finish()
 
