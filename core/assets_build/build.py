@@ -196,6 +196,9 @@ def build_template(wheel: zipfile.ZipFile) -> dict[str, np.ndarray]:
         "arkit_deltas": np.stack([units[n] for n in names]).astype(np.float16),
     }
     arrays.update({f"region_{k}": np.flatnonzero(m).astype(np.int32) for k, m in masks.items()})
+    for side, eye in lids.items():  # the margins, for the run-time blink seal (both hold corners)
+        for arc in ("upper", "lower"):
+            arrays[f"region_lid_margin_{arc}_{side}"] = np.sort(getattr(eye, arc)).astype(np.int32)
     return arrays
 
 

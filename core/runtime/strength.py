@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blink_seal import SIDES, BlinkSeal
 from .metrics import EYELID_CENTRE, LIP_MIDLINE, landmark
 from .network import Animator
 from .settings import Settings
@@ -19,6 +20,7 @@ from .template import load_template
 PRESS_LIMIT = -0.0005
 SEALED = 0.001  # metres: lips this close count as sealed (the evaluation's P/B/M threshold)
 BLINK = (0.5, 0.9)  # lid closure (share of the rest gap) over which a blink keeps its depth
+EYES = slice(1, 3)  # the keepers of the two eyes' lids (left, right), after the lips'
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ class Strength:
     itself also presses lips up to ~2 mm through each other at some seals. So closing fields
     (mouthClose for the lips, eyeBlink per eye), weighted per frame, give the lips' midline
     gap and each eye's lid gap their intended values: seals stay seals and blinks close,
-    openings and the other motion scale."""
+    openings and the other motion scale. Last, `BlinkSeal` closes each blink evenly along the
+    whole lid margin."""
 
     def __init__(self, settings: Settings, net: Animator, rest: np.ndarray) -> None:
         mouth, upper = settings.mouth_strength, settings.effective_upper_strength
@@ -90,21 +93,31 @@ class Strength:
         self._rest_gaps = [
             float(rest[a, 2] - rest[b, 2]) for a, b in (k.pair for k in self.keepers)
         ]
+        pupils = {side: k.pair for side, k in zip(SIDES, self.keepers[EYES], strict=True)}
+        self.seal = BlinkSeal(template, rest, 1 - lower, pupils)
+        kept = np.stack([k.closing for k in self.keepers])
+        # each eye's margin gaps: [c, 1] @ from_rows + keeper weights @ from_keepers
+        self._margins = [(c.gaps(scaled), c.gaps(kept)) for c in self.seal.columns]
 
     @property
     def closing(self) -> np.ndarray:
-        """(keepers, V*3): the fields appended to the output basis, in column order."""
-        return np.stack([k.closing for k in self.keepers])
+        """(keepers + seal fields, V*3): the fields appended to the output basis, in column
+        order."""
+        return np.vstack([np.stack([k.closing for k in self.keepers]), self.seal.fields])
 
     def extend(self, coeffs: np.ndarray) -> np.ndarray:
         """Coefficients with each closing field's weight appended."""
         ones = np.hstack([coeffs, np.ones((len(coeffs), 1), np.float32)])
         made, scaled = ones @ self._made, ones @ self._scaled
-        weights = [
-            (k.intended(made[:, i], rest) - scaled[:, i]) / k.per_unit
-            for i, (k, rest) in enumerate(zip(self.keepers, self._rest_gaps, strict=True))
+        keepers = list(zip(self.keepers, self._rest_gaps, strict=True))
+        wanted = np.stack([k.intended(made[:, i], r) for i, (k, r) in enumerate(keepers)], 1)
+        per_unit = np.array([k.per_unit for k in self.keepers])
+        weights = (wanted - scaled) / per_unit
+        margins = [
+            ones @ from_rows + weights @ from_keepers for from_rows, from_keepers in self._margins
         ]
-        return np.hstack([coeffs, np.stack(weights, 1).astype(np.float32)])
+        seal = self.seal.weights(margins, list(wanted[:, EYES].T))
+        return np.hstack([coeffs, weights, seal]).astype(np.float32)
 
 
 def _pair(template, hm08: tuple[int, int]) -> tuple[int, int]:

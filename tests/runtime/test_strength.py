@@ -78,7 +78,8 @@ def test_upper_strength_keeps_the_networks_deepest_blink(speech, template, as_ma
     base = eyelid_gap(as_made, template, "left") / rest
     gap = eyelid_gap(vertices(speech, upper_strength=0.6), template, "left") / rest
     deepest = np.argmin(base)
-    assert base[deepest] < 0.3 and gap[deepest] <= base[deepest] + 0.02
+    # as deep, or shut either way (the blink seal may press the hidden back edge further)
+    assert base[deepest] < 0.3 and gap[deepest] <= max(base[deepest], 0.0) + 0.02
 
 
 def test_strength_settings_are_checked():
