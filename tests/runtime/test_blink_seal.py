@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core.assets_build import eyelids
+from core.data.identities import identity_vertices, sample_identities
 from core.eval.scores import FULL_BLINK_FRACTION, SEALED_MARGIN_MM, blink_spans
 from core.runtime.audio import prepare_audio, read_audio
 from core.runtime.blink_seal import OPEN, SIDES, MarginColumns
@@ -50,10 +51,14 @@ def _vertices(session: Session, blocks: list[Block], sealed: bool = True) -> np.
     return np.concatenate(out)
 
 
-def _full_blinks(vertices: np.ndarray, template, side: str) -> list[int]:
-    """The deepest frame of each blink that shuts at the pupil, as core.eval counts them."""
+def _full_blinks(
+    vertices: np.ndarray, template, side: str, face: np.ndarray | None = None
+) -> list[int]:
+    """The deepest frame of each blink that shuts at the pupil, as core.eval counts them
+    (against the neutral `face`, default the template)."""
     lid = eyelid_gap(vertices, template, side)
-    rest = float(eyelid_gap(template.vertices, template, side))
+    face = template.vertices if face is None else face
+    rest = float(eyelid_gap(face, template, side))
     deepest = [a + int(np.argmin(lid[a:b])) for a, b in blink_spans(lid, rest)]
     return [f for f in deepest if lid[f] < FULL_BLINK_FRACTION * rest]
 
@@ -89,6 +94,19 @@ def test_every_full_blink_meets_all_along_the_margin(run, template, lids):
         # the defect it fixes: the network alone leaves the margins apart beside the pupil
         slits = [eyelids.widest_margin_gap(unsealed[f], [lids[side]]) for f in full]
         assert np.mean(slits) > 5e-4, (side, slits)
+
+
+def test_identity_faces_seal_too(speech, template, lids):
+    """On other faces (identity conditioning: a character's own neutral face) the same
+    fields seal every full blink: the margins are paired on each face's own shut lid."""
+    for identity in sample_identities(2, seed=3):
+        session = Session(Settings(seed=2), rest=identity_vertices(identity.coeffs))
+        sealed = _vertices(session, list(session.run(speech, 16000)))
+        for side in SIDES:
+            full = _full_blinks(sealed, template, side, session.rest)
+            assert full, (identity.seed, side)
+            widest = [eyelids.widest_margin_gap(sealed[f], [lids[side]]) for f in full]
+            assert max(widest) <= SEALED_MARGIN_MM / 1000, (identity.seed, side, widest)
 
 
 def test_open_eyes_are_untouched(run, template):
