@@ -137,14 +137,15 @@ class BlinkSeal:
     def _solve(g: np.ndarray, share: np.ndarray, eye: _Eye) -> np.ndarray:
         """Weights that bring the margins (T, J) of a lid `share` (T,) open to an even
         opening: that share, or shut if nearly shut; ramped in from OPEN down to SHUT."""
-        ramp = _smoothstep((OPEN - share) / (OPEN - SHUT))  # 0 open, 1 shut
-        aim = share * _smoothstep((share - SHUT) / BAND)
-        press = PRESS * _smoothstep(1 - aim / SHUT)
+        ramp = smoothstep((OPEN - share) / (OPEN - SHUT))  # 0 open, 1 shut
+        aim = share * smoothstep((share - SHUT) / BAND)
+        press = PRESS * smoothstep(1 - aim / SHUT)
         wanted = aim[:, None] * eye.rest - press[:, None]
         return (ramp[:, None] * (wanted - g)) @ eye.solve.T
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
+def smoothstep(x: np.ndarray) -> np.ndarray:
+    """0 below 0, 1 above 1, an S-curve between: ramps without a kink at either end."""
     x = np.clip(x, 0, 1)
     return x * x * (3 - 2 * x)
 

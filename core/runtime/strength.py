@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blink_seal import SIDES, BlinkSeal
+from .blink_seal import SIDES, BlinkSeal, smoothstep
 from .metrics import EYELID_CENTRE, LIP_MIDLINE, landmark
 from .network import Animator
 from .settings import Settings
@@ -73,8 +73,8 @@ class Strength:
 
         def lids(gap: np.ndarray, rest_gap: float) -> np.ndarray:
             closure = np.clip(1 - gap / rest_gap, 0, None)  # 1: shut
-            depth = np.clip((closure - BLINK[0]) / (BLINK[1] - BLINK[0]), 0, 1)
-            keep = depth * depth * (3 - 2 * depth) if upper > 0.5 else 0.0  # smoothstep
+            depth = (closure - BLINK[0]) / (BLINK[1] - BLINK[0])
+            keep = smoothstep(depth) if upper > 0.5 else 0.0
             scaled = np.minimum(upper * closure, 1.0)
             return rest_gap * (1 - np.maximum(keep * closure + (1 - keep) * scaled, scaled))
 
