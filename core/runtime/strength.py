@@ -95,15 +95,11 @@ class Strength:
         ]
         pupils = {side: k.pair for side, k in zip(SIDES, self.keepers[EYES], strict=True)}
         self.seal = BlinkSeal(template, rest, 1 - lower, pupils)
-        kept = np.stack([k.closing for k in self.keepers])
+        kept = np.stack([k.closing for k in self.keepers])  # (keepers, V*3)
         # each eye's margin gaps: [c, 1] @ from_rows + keeper weights @ from_keepers
         self._margins = [(c.gaps(scaled), c.gaps(kept)) for c in self.seal.columns]
-
-    @property
-    def closing(self) -> np.ndarray:
-        """(keepers + seal fields, V*3): the fields appended to the output basis, in column
-        order."""
-        return np.vstack([np.stack([k.closing for k in self.keepers]), self.seal.fields])
+        # (keepers + seal fields, V*3): the fields appended to the output basis, in order
+        self.closing = np.vstack([kept, self.seal.fields])
 
     def extend(self, coeffs: np.ndarray) -> np.ndarray:
         """Coefficients with each closing field's weight appended."""
